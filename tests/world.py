@@ -1,0 +1,50 @@
+"""Builders for the source tables, for tests that state the world they need in a few lines."""
+
+import datetime
+import itertools
+
+from usage_rollup.models import (
+    Agent,
+    AgentRuntime,
+    AgentTaskQueue,
+    Issue,
+    TaskUsage,
+    Workspace,
+)
+
+_serial = itertools.count(1)
+
+
+def workspace() -> Workspace:
+    n = next(_serial)
+    return Workspace.objects.create(name=f"workspace {n}", slug=f"workspace-{n}")
+
+
+def runtime(in_workspace: Workspace) -> AgentRuntime:
+    return AgentRuntime.objects.create(workspace=in_workspace, name=f"runtime {next(_serial)}")
+
+
+def agent(in_workspace: Workspace) -> Agent:
+    return Agent.objects.create(workspace=in_workspace, name=f"agent {next(_serial)}")
+
+
+def issue(in_workspace: Workspace) -> Issue:
+    return Issue.objects.create(workspace=in_workspace, title=f"issue {next(_serial)}")
+
+
+def task(by_agent: Agent, on_runtime: AgentRuntime | None, for_issue: Issue | None = None):
+    return AgentTaskQueue.objects.create(agent=by_agent, runtime=on_runtime, issue=for_issue)
+
+
+def usage(
+    of_task: AgentTaskQueue,
+    model: str = "claude-sonnet",
+    provider: str = "anthropic",
+    at: datetime.datetime | None = None,
+    **tokens: int,
+) -> TaskUsage:
+    """A usage row; `at` sets created_at (and updated_at, as for a row written back then)."""
+    fields = {"task": of_task, "provider": provider, "model": model, **tokens}
+    if at is not None:
+        fields.update(created_at=at, updated_at=at)
+    return TaskUsage.objects.create(**fields)

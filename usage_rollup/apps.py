@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class UsageRollupConfig(AppConfig):
+    name = "usage_rollup"
+    verbose_name = "Usage rollup"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,21 @@
+from usage_rollup.models.rollup import TaskUsageDaily, TaskUsageDailyDirty, TaskUsageRollupState
+from usage_rollup.models.source import (
+    Agent,
+    AgentRuntime,
+    AgentTaskQueue,
+    Issue,
+    TaskUsage,
+    Workspace,
+)
+
+__all__ = [
+    "Agent",
+    "AgentRuntime",
+    "AgentTaskQueue",
+    "Issue",
+    "TaskUsage",
+    "TaskUsageDaily",
+    "TaskUsageDailyDirty",
+    "TaskUsageRollupState",
+    "Workspace",
+]

@@ -1,0 +1,84 @@
+"""The rollup's own tables. Only the SQL functions in `usage_rollup/sql/` write them."""
+
+from django.db import models
+
+from usage_rollup.models.expressions import TransactionNow
+
+BUCKET_KEY = ("bucket_date", "workspace_id", "runtime_id", "provider", "model")
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+
+
+class BucketKey(models.Model):
+    """The five columns that name a bucket: UTC day, agent's workspace, runtime, provider, model.
+
+    workspace_id and runtime_id are plain uuids, not foreign keys: a bucket of a deleted runtime
+    lives on until the next tick removes it, and must not be cascaded or locked by the source.
+    """
+
+    bucket_date = models.DateField()
+    workspace_id = models.UUIDField()
+    runtime_id = models.UUIDField()
+    provider = models.TextField()
+    model = models.TextField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.bucket_date} {self.provider}/{self.model} on runtime {self.runtime_id}"
+
+
+class TaskUsageDaily(BucketKey):
+    input_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    cache_read_tokens = models.BigIntegerField()
+    cache_write_tokens = models.BigIntegerField()
+    event_count = models.BigIntegerField()
+    updated_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "task_usage_daily"
+        verbose_name = "daily usage bucket"
+        constraints = [
+            models.UniqueConstraint(fields=BUCKET_KEY, name="task_usage_daily_bucket_key"),
+        ]
+        indexes = [
+            models.Index(fields=["runtime_id", "-bucket_date"], name="usage_daily_runtime_idx"),
+            models.Index(fields=["workspace_id", "-bucket_date"], name="usage_daily_workspace_idx"),
+        ]
+
+
+class TaskUsageDailyDirty(BucketKey):
+    """A bucket to recompute. Append-only: writers never update or dedupe rows here, so a tick
+    deletes exactly the rows whose writers had committed, and never waits on or loses one."""
+
+    enqueued_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "task_usage_daily_dirty"
+        verbose_name = "dirty bucket"
+        indexes = [models.Index(fields=["enqueued_at"], name="usage_dirty_enqueued_idx")]
+
+
+class TaskUsageRollupState(models.Model):
+    """The single row of rollup progress: rows with updated_at below watermark_at are rolled up."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1, db_default=1)
+    watermark_at = models.DateTimeField(null=True)
+    last_run_started_at = models.DateTimeField(null=True)
+    last_run_finished_at = models.DateTimeField(null=True)
+    last_run_rows = models.BigIntegerField(null=True)
+    last_error = models.TextField(null=True)  # noqa: DJ001 -- NULL is "no error", set by SQL
+    last_error_at = models.DateTimeField(null=True)
+    failed_runs = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "task_usage_rollup_state"
+        verbose_name = "rollup state"
+        verbose_name_plural = "rollup state"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="task_usage_rollup_state_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return f"watermark {self.watermark_at}"
