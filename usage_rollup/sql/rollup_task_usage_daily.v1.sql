@@ -73,7 +73,17 @@ BEGIN
         END IF;
 
         v_rows := rollup_task_usage_daily_window(v_from - c_overlap, v_to);
+
+        UPDATE task_usage_rollup_state
+           SET watermark_at = v_to,
+               last_run_started_at = v_started,
+               last_run_finished_at = clock_timestamp(),
+               last_run_rows = v_rows,
+               last_error = NULL
+         WHERE id = 1;
+        RETURN v_rows;
     EXCEPTION WHEN OTHERS OR query_canceled THEN
+        -- Everything the tick did is rolled back to here; record why, and keep the record.
         GET STACKED DIAGNOSTICS v_sqlstate = RETURNED_SQLSTATE,
                                 v_message = MESSAGE_TEXT,
                                 v_context = PG_EXCEPTION_CONTEXT;
@@ -90,14 +100,5 @@ BEGIN
               USING DETAIL = v_context;
         RETURN NULL;
     END;
-
-    UPDATE task_usage_rollup_state
-       SET watermark_at = v_to,
-           last_run_started_at = v_started,
-           last_run_finished_at = clock_timestamp(),
-           last_run_rows = v_rows,
-           last_error = NULL
-     WHERE id = 1;
-    RETURN v_rows;
 END;
 $$;

@@ -1,0 +1,104 @@
+"""A small committed world for tests that use several real sessions (tests/conftest.py's
+`session` fixture): what one session writes, the others see once it commits."""
+
+import dataclasses
+import uuid
+
+import psycopg
+
+from tests.oracle import assert_rollup_matches_oracle
+
+DAY = "2026-03-10 12:00+00"
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """Workspaces a and b; runtimes r1, r2 in a and r3 in b; agents ga in a and gb in b; an issue
+    in a; task t1 (ga on r1, for the issue) and t2 (gb on r3), each with usage on two days."""
+
+    a: uuid.UUID
+    b: uuid.UUID
+    r1: uuid.UUID
+    r2: uuid.UUID
+    r3: uuid.UUID
+    ga: uuid.UUID
+    gb: uuid.UUID
+    issue: uuid.UUID
+    t1: uuid.UUID
+    t2: uuid.UUID
+
+
+def _insert(conn: psycopg.Connection, sql: str, params: list) -> uuid.UUID:
+    return conn.execute(sql + " RETURNING id", params).fetchone()[0]
+
+
+def build(conn: psycopg.Connection) -> World:
+    """Write the world in autocommit `conn` and roll it up with a tick."""
+    ids = {}
+    for name in ("a", "b"):
+        ids[name] = _insert(
+            conn, "INSERT INTO workspace (name, slug) VALUES (%s, %s)", [name, str(uuid.uuid4())]
+        )
+    for name, ws in (("r1", "a"), ("r2", "a"), ("r3", "b")):
+        ids[name] = _insert(
+            conn, "INSERT INTO agent_runtime (workspace_id, name) VALUES (%s, %s)", [ids[ws], name]
+        )
+    for name, ws in (("ga", "a"), ("gb", "b")):
+        ids[name] = _insert(
+            conn, "INSERT INTO agent (workspace_id, name) VALUES (%s, %s)", [ids[ws], name]
+        )
+    ids["issue"] = _insert(
+        conn, "INSERT INTO issue (workspace_id, title) VALUES (%s, 'i')", [ids["a"]]
+    )
+    ids["t1"] = _insert(
+        conn,
+        "INSERT INTO agent_task_queue (agent_id, runtime_id, issue_id) VALUES (%s, %s, %s)",
+        [ids["ga"], ids["r1"], ids["issue"]],
+    )
+    ids["t2"] = _insert(
+        conn,
+        "INSERT INTO agent_task_queue (agent_id, runtime_id) VALUES (%s, %s)",
+        [ids["gb"], ids["r3"]],
+    )
+    for task in ("t1", "t2"):
+        for model, days in (("opus", 0), ("haiku", 1)):
+            conn.execute(
+                """
+                INSERT INTO task_usage (task_id, model, input_tokens, created_at, updated_at)
+                VALUES (%s, %s, 10, %s::timestamptz + %s * interval '1 day',
+                        %s::timestamptz + %s * interval '1 day')
+                """,
+                [ids[task], model, DAY, days, DAY, days],
+            )
+    tick(conn)
+    return World(**ids)
+
+
+def tick(conn: psycopg.Connection, lag: str = "0 seconds"):
+    """One tick of the entry point on `conn`; its result."""
+    return conn.execute("SELECT rollup_task_usage_daily(%s::interval)", [lag]).fetchone()[0]
+
+
+def assert_exact(conn: psycopg.Connection) -> None:
+    """The rollup equals the oracle, as `conn` sees them."""
+    with conn.cursor() as cursor:
+        assert_rollup_matches_oracle(cursor)
+
+
+def queue_depth(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM task_usage_daily_dirty").fetchone()[0]
+
+
+def watermark(conn: psycopg.Connection):
+    return conn.execute("SELECT watermark_at FROM task_usage_rollup_state WHERE id = 1").fetchone()[
+        0
+    ]
+
+
+def rollup_locks_held(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        """
+        SELECT count(*) FROM pg_locks
+         WHERE locktype = 'advisory' AND classid = 1970434924 AND objid = 1 AND granted
+        """
+    ).fetchone()[0]

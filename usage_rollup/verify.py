@@ -1,0 +1,213 @@
+"""Verify the rollup against the raw aggregate, bucket by bucket, and queue what differs.
+
+A bucket may differ from the raw rows for two reasons. It is *pending* when the rollup has not
+caught up with it yet: it is in the dirty queue, or one of its rows was written at or above the
+watermark (less the tick's one-second re-read). That is normal on a live system and the next tick
+fixes it. Any other difference is *wrong*, which should never happen; `repair` queues those
+buckets so the next tick recomputes them from the raw rows.
+
+History is compared one slice of days at a time, on the server, which returns only the buckets
+that differ: memory stays bounded on a table of any size.
+"""
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Iterable, Iterator
+
+from django.db import connections, transaction
+
+BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
+Totals = tuple[int, int, int, int, int]
+
+# The raw aggregate and the rollup rows of the days [since, until), the buckets that are still
+# pending, and every bucket whose totals differ, in one statement: one snapshot.
+_DIFFERENCES = """
+WITH raw AS (
+    SELECT task_usage_utc_day(tu.created_at) AS bucket_date, a.workspace_id, t.runtime_id,
+           tu.provider, tu.model,
+           ARRAY[sum(tu.input_tokens), sum(tu.output_tokens), sum(tu.cache_read_tokens),
+                 sum(tu.cache_write_tokens), count(*)]::bigint[] AS totals
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE task_usage_utc_day(tu.created_at) >= %(since)s
+       AND task_usage_utc_day(tu.created_at) < %(until)s
+       AND t.runtime_id IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5
+),
+rolled AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model,
+           ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                 event_count] AS totals
+      FROM task_usage_daily
+     WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
+),
+pending AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model
+      FROM task_usage_daily_dirty
+     WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
+    UNION
+    SELECT task_usage_utc_day(tu.created_at), a.workspace_id, t.runtime_id, tu.provider, tu.model
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE tu.updated_at >= (SELECT coalesce(max(watermark_at) - interval '1 second', '-infinity')
+                               FROM task_usage_rollup_state)
+       AND task_usage_utc_day(tu.created_at) >= %(since)s
+       AND task_usage_utc_day(tu.created_at) < %(until)s
+       AND t.runtime_id IS NOT NULL
+)
+SELECT bucket_date, workspace_id, runtime_id, provider, model, raw.totals, rolled.totals,
+       EXISTS (SELECT 1 FROM pending p
+                WHERE (p.bucket_date, p.workspace_id, p.runtime_id, p.provider, p.model)
+                    = (d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model))
+  FROM raw FULL JOIN rolled USING (bucket_date, workspace_id, runtime_id, provider, model) AS d
+ WHERE raw.totals IS DISTINCT FROM rolled.totals
+ ORDER BY bucket_date, workspace_id, runtime_id, provider, model
+"""
+
+_HISTORY_BOUNDS = """
+SELECT least((SELECT min(task_usage_utc_day(created_at)) FROM task_usage),
+             (SELECT min(bucket_date) FROM task_usage_daily)),
+       greatest((SELECT max(task_usage_utc_day(created_at)) FROM task_usage),
+                (SELECT max(bucket_date) FROM task_usage_daily))
+"""
+
+_QUEUE = """
+INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
+SELECT * FROM unnest(%s::date[], %s::uuid[], %s::uuid[], %s::text[], %s::text[])
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class BucketDifference:
+    """A bucket whose rollup row disagrees with its raw rows."""
+
+    key: BucketKey
+    raw: Totals | None
+    rollup: Totals | None
+    pending: bool
+
+    def describe(self) -> str:
+        day, workspace_id, runtime_id, provider, model = self.key
+        where = f"{day} runtime {runtime_id} workspace {workspace_id} {provider}/{model}"
+        if self.rollup is None:
+            what = f"missing from the rollup (raw {_totals(self.raw)})"
+        elif self.raw is None:
+            what = f"in the rollup ({_totals(self.rollup)}) but has no raw rows"
+        else:
+            what = f"rollup {_totals(self.rollup)} != raw {_totals(self.raw)}"
+        return f"{where}: {what}" + (" [pending]" if self.pending else "")
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    """What a verification found: the first differences, and how many of each kind."""
+
+    since: datetime.date | None
+    until: datetime.date | None
+    wrong: int = 0
+    pending: int = 0
+    queued: int = 0
+    shown: list[BucketDifference] = dataclasses.field(default_factory=list)
+
+    @property
+    def differs(self) -> bool:
+        return self.wrong > 0
+
+
+def _totals(totals: Totals | None) -> str:
+    names = ("input", "output", "cache read", "cache write", "events")
+    return ", ".join(f"{name} {value}" for name, value in zip(names, totals, strict=True))
+
+
+def _as_difference(row: tuple) -> BucketDifference:
+    key, raw, rollup, pending = row[:5], row[5], row[6], row[7]
+    return BucketDifference(
+        key=tuple(key),
+        raw=tuple(raw) if raw is not None else None,
+        rollup=tuple(rollup) if rollup is not None else None,
+        pending=pending,
+    )
+
+
+def differences(
+    since: datetime.date, until: datetime.date, using: str = "default"
+) -> list[BucketDifference]:
+    """Every bucket of the days [since, until) whose rollup row differs from its raw rows."""
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(_DIFFERENCES, {"since": since, "until": until})
+        return [_as_difference(row) for row in cursor.fetchall()]
+
+
+def differences_of(keys: Iterable[BucketKey], using: str = "default") -> list[BucketDifference]:
+    """Which of the given buckets differ from their raw rows (for a hand-picked selection)."""
+    wanted = set(keys)
+    found = []
+    for day in sorted({key[0] for key in wanted}):
+        found += [
+            difference
+            for difference in differences(day, day + datetime.timedelta(days=1), using)
+            if difference.key in wanted
+        ]
+    return found
+
+
+def queue_buckets(keys: Iterable[BucketKey], using: str = "default") -> int:
+    """Queue buckets for the next tick to recompute from the raw rows; return how many."""
+    keys = list(keys)
+    if keys:
+        with connections[using].cursor() as cursor:
+            cursor.execute(_QUEUE, [list(column) for column in zip(*keys, strict=True)])
+    return len(keys)
+
+
+def history_bounds(using: str = "default") -> tuple[datetime.date | None, datetime.date | None]:
+    """The first and last day that has raw usage or a rollup row."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(_HISTORY_BOUNDS)
+        return cursor.fetchone()
+
+
+def _day_slices(
+    since: datetime.date, until: datetime.date, days: int
+) -> Iterator[tuple[datetime.date, datetime.date]]:
+    start = since
+    while start < until:
+        end = min(start + datetime.timedelta(days=days), until)
+        yield start, end
+        start = end
+
+
+def verify(
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    *,
+    repair: bool = False,
+    slice_days: int = 7,
+    keep: int = 20,
+    using: str = "default",
+) -> VerifyReport:
+    """Compare the rollup with the raw aggregate from `since` to `until` (both days included;
+    all of history by default), `slice_days` at a time; keep the first `keep` wrong buckets,
+    count the rest, and with `repair` queue every wrong bucket."""
+    if slice_days < 1:
+        raise ValueError(f"slice_days must be at least 1, not {slice_days}")
+    first, last = history_bounds(using)
+    since = since or first
+    until = until or last
+    report = VerifyReport(since=since, until=until)
+    if since is None or until is None:
+        return report
+    if since > until:
+        raise ValueError(f"the range starts on {since}, after it ends on {until}")
+    for start, end in _day_slices(since, until + datetime.timedelta(days=1), slice_days):
+        found = differences(start, end, using)
+        wrong = [difference for difference in found if not difference.pending]
+        report.pending += len(found) - len(wrong)
+        report.wrong += len(wrong)
+        report.shown.extend(wrong[: max(0, keep - len(report.shown))])
+        if repair:
+            report.queued += queue_buckets((difference.key for difference in wrong), using)
+    return report
