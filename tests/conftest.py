@@ -3,6 +3,21 @@ import contextlib
 import psycopg
 import pytest
 from django.db import connection
+from hypothesis import HealthCheck, settings
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=6.0,
+        help="how long the concurrency test runs its writers (default 6; try 600 for a soak)",
+    )
+
+
+@pytest.fixture
+def soak_seconds(request) -> float:
+    return request.config.getoption("--soak-seconds")
 
 
 @pytest.fixture
@@ -35,3 +50,20 @@ def session(transactional_db):
     for conn in opened:
         with contextlib.suppress(psycopg.Error):
             conn.close()
+
+
+# Hypothesis: a quick run in the suite, a long one with --hypothesis-profile=soak.
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "soak",
+    parent=settings.get_profile("ci"),
+    max_examples=1000,
+    stateful_step_count=100,
+)
+settings.load_profile("ci")

@@ -126,29 +126,29 @@ def plan_backfill(
 ) -> tuple[list[Slice], datetime.datetime]:
     """The backfill's slices over all of history, and the watermark it may stamp when done.
 
-    Windows find rows by updated_at, so the slices cover updated_at from the oldest row to the
-    newest. The stamp is the database clock, held back by any transaction open now: a row of
-    such a transaction may commit behind the slices after they ran.
+    Windows find rows by updated_at, so the slices cover updated_at from the oldest row up to
+    the stamp or the newest row, whichever is later. The stamp is the database clock, held back
+    by any transaction open now: a row of such a transaction may commit behind the slices after
+    they ran.
     """
     if unit not in SLICE_UNITS:
         raise ValueError(f"unknown slice {unit!r}: choose one of {', '.join(SLICE_UNITS)}")
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT least(clock_timestamp(), task_usage_rollup_horizon()),
-                   min(updated_at), max(updated_at)
-              FROM task_usage
-            """
-        )
-        stamp, first, last = cursor.fetchone()
+        cursor.execute("SELECT least(clock_timestamp(), task_usage_rollup_horizon())")
+        (stamp,) = cursor.fetchone()
+        # Read after the stamp, in a later snapshot: a writer that was open when the stamp was
+        # taken and has committed since is seen here, and its rows fall inside the slices.
+        cursor.execute("SELECT min(updated_at), max(updated_at) FROM task_usage")
+        first, last = cursor.fetchone()
         if first is None:
             return [], stamp
+        end = max(last + datetime.timedelta(microseconds=1), stamp)
         bounds = []
         for start in _slice_starts(first, unit):
-            if start > last:
+            if start >= end:
                 break
             bounds.append(start)
-        ends = bounds[1:] + [last + datetime.timedelta(microseconds=1)]
+        ends = bounds[1:] + [end]
         cursor.execute(
             """
             SELECT b.i, count(tu.id)
