@@ -182,6 +182,7 @@ def _tick(lag: datetime.timedelta, max_rows: int | None, using: str) -> TickResu
     """One tick in its own transaction; the try-lock is taken first so that the watermark read
     before the call is the one the tick starts from."""
     started = time.monotonic()
+    max_rows = max_rows or config.tick_max_rows()
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         if max_rows is not None:
             cursor.execute(
@@ -222,7 +223,7 @@ def tick(
     """Run one tick of the entry point `rollup_task_usage_daily(p_lag)`, bounded by max_rows
     changed rows (default: the USAGE_ROLLUP_TICK_MAX_ROWS setting, else the database's)."""
     require_installed(using)
-    return _tick(lag, max_rows or config.tick_max_rows(), using)
+    return _tick(lag, max_rows, using)
 
 
 def catch_up(
@@ -234,7 +235,6 @@ def catch_up(
     """Tick until the watermark reaches now() - lag (as of the start), each tick its own short
     transaction; stop early when a tick fails, is skipped, or cannot move the watermark."""
     require_installed(using)
-    max_rows = max_rows or config.tick_max_rows()
     with connections[using].cursor() as cursor:
         # A fixed target: with lag 0 and writers always open, now() would never be reached.
         cursor.execute("SELECT clock_timestamp() - %s", [lag])
@@ -276,7 +276,6 @@ def run_loop(
     a database restart does not end the scheduler.
     """
     require_installed(using)
-    max_rows = max_rows or config.tick_max_rows()
     ticks = 0
     while not should_stop():
         try:

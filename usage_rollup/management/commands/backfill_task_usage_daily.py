@@ -1,7 +1,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from usage_rollup import rollup
-from usage_rollup.management.cli import add_database_argument, command_errors, positive_int
+from usage_rollup.management.cli import (
+    add_database_argument,
+    command_errors,
+    counted,
+    positive_int,
+)
 from usage_rollup.management.progress import BackfillProgress
 
 
@@ -53,7 +58,8 @@ class Command(BaseCommand):
         total = sum(piece.rows for piece in slices)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Dry run: {len(slices)} slices, {total:,} usage rows; nothing was written."
+                f"Dry run: {counted(len(slices), 'slice')}, {counted(total, 'usage row')}; "
+                "nothing was written."
             )
         )
 
@@ -71,7 +77,8 @@ class Command(BaseCommand):
             progress.close()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Backfill done: {result.slices} slices, {result.rows_changed:,} rollup rows "
-                f"changed, watermark {result.watermark_at.isoformat()}."
+                f"Backfill done: {counted(result.slices, 'slice')}, "
+                f"{counted(result.rows_changed, 'rollup row')} changed, "
+                f"watermark {result.watermark_at.isoformat()}."
             )
         )

@@ -8,6 +8,7 @@ from usage_rollup import rollup
 from usage_rollup.management.cli import (
     add_database_argument,
     command_errors,
+    counted,
     positive_int,
     seconds,
     utc_datetime,
@@ -137,14 +138,15 @@ class Command(BaseCommand):
         elif done.caught_up:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Caught up in {done.ticks} ticks: {done.rows_changed:,} rollup rows "
-                    f"changed, watermark {done.last.window_end.isoformat()}."
+                    f"Caught up in {counted(done.ticks, 'tick')}: "
+                    f"{counted(done.rows_changed, 'rollup row')} changed, "
+                    f"watermark {done.last.window_end.isoformat()}."
                 )
             )
         else:
             self.stdout.write(
                 self.style.WARNING(
-                    f"Stopped after {done.ticks} ticks: the watermark is held at "
+                    f"Stopped after {counted(done.ticks, 'tick')}: the watermark is held at "
                     f"{done.last.window_end.isoformat()} by a transaction open since then "
                     "(see pg_stat_activity); the next tick goes on once it ends."
                 )
@@ -170,7 +172,7 @@ class Command(BaseCommand):
                 max_ticks=options["max_ticks"],
                 on_tick=detail,
             )
-        self.stdout.write(self.style.SUCCESS(f"Stopped after {ticks} ticks."))
+        self.stdout.write(self.style.SUCCESS(f"Stopped after {counted(ticks, 'tick')}."))
 
     def _window(self, start, end, database):
         rows = rollup.run_window(start, end, database)

@@ -6,7 +6,7 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 
 from usage_rollup import rollup
-from usage_rollup.management.cli import add_database_argument, command_errors, seconds
+from usage_rollup.management.cli import add_database_argument, command_errors, counted, seconds
 
 
 def _jsonable(value):
@@ -46,11 +46,14 @@ class Command(BaseCommand):
             self._print_json(current)
         else:
             self._print_text(current)
-        if max_lag is not None and current.lag_seconds > max_lag.total_seconds():
-            raise CommandError(
-                f"the rollup is stale: {current.lag_seconds:.1f} s behind the clock, more than "
-                f"--max-lag {max_lag.total_seconds():g} s"
-            )
+        if max_lag is None or current.lag_seconds <= max_lag.total_seconds():
+            return
+        if current.watermark_at is None:
+            raise CommandError("the rollup never ran: backfill, then schedule its ticks")
+        raise CommandError(
+            f"the rollup is stale: {current.lag_seconds:.1f} s behind the clock, more than "
+            f"--max-lag {max_lag.total_seconds():g} s"
+        )
 
     def _print_json(self, current: rollup.RollupState) -> None:
         fields = dataclasses.asdict(
@@ -69,7 +72,7 @@ class Command(BaseCommand):
                 f"Watermark:   {_when(current.watermark_at)}, "
                 f"{current.lag_seconds:.1f} s behind the clock"
             )
-        queue = f"Dirty queue: {current.dirty_buckets:,} buckets"
+        queue = f"Dirty queue: {counted(current.dirty_buckets, 'bucket')}"
         if current.oldest_dirty_age_seconds is not None:
             queue += f", the oldest queued {current.oldest_dirty_age_seconds:.1f} s ago"
         self.stdout.write(queue)
@@ -80,12 +83,14 @@ class Command(BaseCommand):
             last_run += f", {current.last_run_rows:,} rollup rows changed"
         self.stdout.write(last_run)
         if current.last_error is None:
-            self.stdout.write(f"Last error:  none ({current.failed_runs} failed runs in all)")
+            self.stdout.write(
+                f"Last error:  none ({counted(current.failed_runs, 'failed run')} in all)"
+            )
         else:
             self.stdout.write(
                 self.style.ERROR(
                     f"Last error:  {current.last_error} at {_when(current.last_error_at)} "
-                    f"({current.failed_runs} failed runs in all)"
+                    f"({counted(current.failed_runs, 'failed run')} in all)"
                 )
             )
         self.stdout.write(f"pg_cron:     {self._cron_line(current)}")
