@@ -1,4 +1,5 @@
 import contextlib
+import os
 
 import psycopg
 import pytest
@@ -50,6 +51,33 @@ def session(transactional_db):
     for conn in opened:
         with contextlib.suppress(psycopg.Error):
             conn.close()
+
+
+def _pg_cron_installed() -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron')")
+        return cur.fetchone()[0]
+
+
+@pytest.fixture
+def pg_cron():
+    """Skip unless pg_cron is installed in the test database (the embedded server has none).
+
+    CI runs the pg_cron tests on a server that has it and sets USAGE_ROLLUP_REQUIRE_PG_CRON,
+    which turns that skip into a failure.
+    """
+    if not _pg_cron_installed():
+        reason = "pg_cron is not installed in the test database"
+        if os.environ.get("USAGE_ROLLUP_REQUIRE_PG_CRON"):
+            pytest.fail(reason)
+        pytest.skip(f"{reason} (CI runs these on PostgreSQL 15 with pg_cron)")
+
+
+@pytest.fixture
+def no_pg_cron():
+    """Skip where pg_cron is installed: for behaviour without it."""
+    if _pg_cron_installed():
+        pytest.skip("pg_cron is installed in the test database")
 
 
 # Hypothesis: a quick run in the suite, a long one with --hypothesis-profile=soak.

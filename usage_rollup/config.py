@@ -1,12 +1,19 @@
 """Settings of the usage rollup, each read at call time by one accessor (tests override them).
 
-USAGE_DAILY_ROLLUP_ENABLED (Django setting, else environment; default "false"): "true" serves
-    runtime usage from the rollup, anything else from the raw table.
+Each is a Django setting, else an environment variable of the same name:
+
+USAGE_DAILY_ROLLUP_ENABLED (default "false"): "true" serves runtime usage from the rollup,
+    anything else from the raw table.
+USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python reads at most;
+    unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
+USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds a backfill waits for the rollup's lock
+    before it gives up, because another backfill or a long window holds it.
 """
 
 import os
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _setting_or_env(name: str, default: str) -> str:
@@ -16,6 +23,29 @@ def _setting_or_env(name: str, default: str) -> str:
     return str(value)
 
 
+def _number(name: str, default: str, convert: type[int] | type[float], minimum: float):
+    raw = _setting_or_env(name, default).strip()
+    try:
+        value = convert(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum}, not {raw!r}")
+    return value
+
+
 def rollup_read_enabled() -> bool:
     """Whether runtime usage is read from the rollup table (else from the raw table)."""
     return _setting_or_env("USAGE_DAILY_ROLLUP_ENABLED", "false").strip().lower() == "true"
+
+
+def tick_max_rows() -> int | None:
+    """Changed rows one tick reads at most, or None to keep the database's setting."""
+    if not _setting_or_env("USAGE_ROLLUP_TICK_MAX_ROWS", "").strip():
+        return None
+    return _number("USAGE_ROLLUP_TICK_MAX_ROWS", "", int, 1)
+
+
+def backfill_lock_timeout() -> float:
+    """Seconds a backfill waits for the rollup's advisory lock before it gives up."""
+    return _number("USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT", "10", float, 0.001)

@@ -1,33 +1,92 @@
-"""The rollup's core operations as plain functions: tick, window, backfill and status.
+"""The rollup's core operations as plain functions: tick, window, backfill, status, scheduling.
 
-Management commands and the admin are thin adapters over these. All the rollup's writing happens
-in the SQL functions of `usage_rollup/sql/`; this module calls them and reads their state.
+Management commands, the admin and the metrics view are thin adapters over these. All the
+rollup's writing happens in the SQL functions of `usage_rollup/sql/`; this module calls them,
+reads their state, and drives them (in bounded steps, in a loop, over history in slices).
 """
 
+import contextlib
 import dataclasses
 import datetime
-from collections.abc import Iterator
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from django.db import connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
+
+from usage_rollup import config
 
 # The advisory lock every writer of task_usage_daily takes (see rollup_task_usage_daily.v1.sql).
 ROLLUP_LOCK_KEY = (1970434924, 1)
 
 SLICE_UNITS = ("month", "week", "day")
 
+# The entry point's own default lag (rollup_task_usage_daily.v1.sql).
+DEFAULT_LAG = datetime.timedelta(minutes=5)
+
+# The pg_cron job schedule_usage_rollup manages. Every minute: an idle tick costs milliseconds and
+# a busy one is bounded by usage_rollup.tick_max_rows, so the rollup trails the clock by the lag
+# plus at most a minute, and cron's finest standard granularity costs nothing.
+CRON_JOB_NAME = "usage_rollup_tick"
+CRON_COMMAND = "SELECT rollup_task_usage_daily()"
+DEFAULT_CRON_SCHEDULE = "* * * * *"
+
+# How often a waiting loop looks at its stop flag: a signal stops it within this.
+_STOP_POLL_SECONDS = 0.25
+
+tick_log = logging.getLogger("usage_rollup.tick")
+
+
+class RollupError(Exception):
+    """An operation the rollup cannot carry out as asked; the message says why and what to do."""
+
 
 @dataclasses.dataclass(frozen=True)
 class TickResult:
     """One call of the entry point: rows changed, or skipped (another tick held the lock), or
-    failed (its error is kept in the state row)."""
+    failed (its error is kept in the state row). The window is the watermark's move: from
+    `window_start` (None before the first tick: from the oldest row) to `window_end`."""
 
     rows: int | None
     error: str | None
+    skipped: bool = False
+    window_start: datetime.datetime | None = None
+    window_end: datetime.datetime | None = None
+    lag: datetime.timedelta = DEFAULT_LAG
+    lag_seconds: float = float("inf")
+    duration_seconds: float = 0.0
 
     @property
     def failed(self) -> bool:
         return self.rows is None
+
+    @property
+    def moved(self) -> bool:
+        return self.window_end is not None and self.window_end != self.window_start
+
+
+@dataclasses.dataclass(frozen=True)
+class CatchUpResult:
+    ticks: int
+    rows_changed: int
+    caught_up: bool
+    last: TickResult
+
+
+@dataclasses.dataclass(frozen=True)
+class CronJob:
+    """A pg_cron job that calls the entry point, and its latest run as pg_cron logged it."""
+
+    jobid: int
+    name: str
+    schedule: str
+    command: str
+    active: bool
+    last_status: str | None
+    last_started_at: datetime.datetime | None
+    last_message: str | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +100,24 @@ class RollupState:
     failed_runs: int
     dirty_buckets: int
     oldest_dirty_at: datetime.datetime | None
+    last_error_at: datetime.datetime | None = None
+    oldest_dirty_age_seconds: float | None = None
+    pg_cron_installed: bool = False
+    cron_jobs: tuple[CronJob, ...] = ()
+
+    @property
+    def last_run_seconds(self) -> float | None:
+        if self.last_run_started_at is None or self.last_run_finished_at is None:
+            return None
+        return (self.last_run_finished_at - self.last_run_started_at).total_seconds()
 
 
 @dataclasses.dataclass(frozen=True)
 class Slice:
-    start: datetime.datetime
-    end: datetime.datetime
+    """Bucket days [start, end) of a backfill, and the usage rows created on them."""
+
+    start: datetime.date
+    end: datetime.date
     rows: int
 
 
@@ -65,141 +136,426 @@ class BackfillResult:
     watermark_at: datetime.datetime | None
 
 
-def tick(
-    lag: datetime.timedelta = datetime.timedelta(minutes=5), using: str = "default"
-) -> TickResult:
-    """Run one tick of the entry point `rollup_task_usage_daily(p_lag)`."""
+def require_installed(using: str = "default") -> None:
+    """Raise RollupError unless the database has the rollup's tables and functions."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT to_regclass('task_usage_rollup_state') IS NOT NULL
+               AND to_regprocedure('rollup_task_usage_daily(interval)') IS NOT NULL
+            """
+        )
+        (installed,) = cursor.fetchone()
+    if not installed:
+        name = connections[using].settings_dict["NAME"]
+        raise RollupError(
+            f"the usage rollup is not installed in database {name!r}: run manage.py migrate first"
+        )
+
+
+def error_summary(error: Exception) -> str:
+    """The first line of an error's message: a database error's hint and context lines are for
+    logs read with the query at hand, not for one-line reports."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _log_tick(result: TickResult) -> None:
+    """One line per tick, as key=value pairs a log pipeline can parse."""
+    if result.skipped:
+        tick_log.debug("tick skipped=true reason=%s", json.dumps("another tick holds the lock"))
+        return
+    tick_log.log(
+        logging.ERROR if result.failed else logging.INFO,
+        "tick rows=%s window_start=%s window_end=%s lag_setting_seconds=%g lag_seconds=%.3f "
+        "duration_ms=%.1f error=%s",
+        "null" if result.rows is None else result.rows,
+        result.window_start.isoformat() if result.window_start else "null",
+        result.window_end.isoformat() if result.window_end else "null",
+        result.lag.total_seconds(),
+        result.lag_seconds,
+        result.duration_seconds * 1000,
+        json.dumps(result.error),
+    )
+
+
+def _tick(lag: datetime.timedelta, max_rows: int | None, using: str) -> TickResult:
+    """One tick in its own transaction; the try-lock is taken first so that the watermark read
+    before the call is the one the tick starts from."""
+    started = time.monotonic()
+    max_rows = max_rows or config.tick_max_rows()
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        if max_rows is not None:
+            cursor.execute(
+                "SELECT set_config('usage_rollup.tick_max_rows', %s, true)", [str(max_rows)]
+            )
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLLUP_LOCK_KEY)
+        if not cursor.fetchone()[0]:
+            result = TickResult(rows=0, error=None, skipped=True, lag=lag)
+            _log_tick(result)
+            return result
+        cursor.execute("SELECT watermark_at FROM task_usage_rollup_state WHERE id = 1")
+        before = cursor.fetchone()
         cursor.execute("SELECT rollup_task_usage_daily(%s)", [lag])
         (rows,) = cursor.fetchone()
-        error = None
-        if rows is None:
-            cursor.execute("SELECT last_error FROM task_usage_rollup_state WHERE id = 1")
-            (error,) = cursor.fetchone()
-    return TickResult(rows=rows, error=error)
+        cursor.execute(
+            """
+            SELECT watermark_at, last_error, task_usage_rollup_lag_seconds()
+              FROM task_usage_rollup_state WHERE id = 1
+            """
+        )
+        after, error, lag_seconds = cursor.fetchone()
+    result = TickResult(
+        rows=rows,
+        error=error if rows is None else None,
+        window_start=before[0] if before else None,
+        window_end=after,
+        lag=lag,
+        lag_seconds=lag_seconds,
+        duration_seconds=time.monotonic() - started,
+    )
+    _log_tick(result)
+    return result
+
+
+def tick(
+    lag: datetime.timedelta = DEFAULT_LAG, using: str = "default", max_rows: int | None = None
+) -> TickResult:
+    """Run one tick of the entry point `rollup_task_usage_daily(p_lag)`, bounded by max_rows
+    changed rows (default: the USAGE_ROLLUP_TICK_MAX_ROWS setting, else the database's)."""
+    require_installed(using)
+    return _tick(lag, max_rows, using)
+
+
+def catch_up(
+    lag: datetime.timedelta = DEFAULT_LAG,
+    using: str = "default",
+    max_rows: int | None = None,
+    on_tick: Callable[[TickResult], None] | None = None,
+) -> CatchUpResult:
+    """Tick until the watermark reaches now() - lag (as of the start), each tick its own short
+    transaction; stop early when a tick fails, is skipped, or cannot move the watermark."""
+    require_installed(using)
+    with connections[using].cursor() as cursor:
+        # A fixed target: with lag 0 and writers always open, now() would never be reached.
+        cursor.execute("SELECT clock_timestamp() - %s", [lag])
+        (target,) = cursor.fetchone()
+    ticks, rows = 0, 0
+    while True:
+        result = _tick(lag, max_rows, using)
+        ticks += 1
+        rows += result.rows or 0
+        if on_tick is not None:
+            on_tick(result)
+        caught_up = result.window_end is not None and result.window_end >= target
+        if caught_up or result.failed or result.skipped or not result.moved:
+            return CatchUpResult(ticks=ticks, rows_changed=rows, caught_up=caught_up, last=result)
+
+
+def _sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not should_stop():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        time.sleep(min(remaining, _STOP_POLL_SECONDS))
+
+
+def run_loop(
+    interval: float,
+    should_stop: Callable[[], bool],
+    lag: datetime.timedelta = DEFAULT_LAG,
+    using: str = "default",
+    max_rows: int | None = None,
+    max_ticks: int | None = None,
+    on_tick: Callable[[TickResult], None] | None = None,
+) -> int:
+    """Tick every `interval` seconds until should_stop() or max_ticks; returns the ticks run.
+
+    Several loops, on several hosts, are safe together: the entry point's try-lock lets one tick
+    at a time and the others skip. A lost connection is logged and the next tick reconnects, so
+    a database restart does not end the scheduler.
+    """
+    require_installed(using)
+    ticks = 0
+    while not should_stop():
+        try:
+            result = _tick(lag, max_rows, using)
+        except DatabaseError as error:
+            connections[using].close()
+            result = TickResult(rows=None, error=error_summary(error), lag=lag)
+            _log_tick(result)
+        ticks += 1
+        if on_tick is not None:
+            on_tick(result)
+        if max_ticks is not None and ticks >= max_ticks:
+            break
+        _sleep_unless_stopped(interval, should_stop)
+    return ticks
 
 
 def run_window(start: datetime.datetime, end: datetime.datetime, using: str = "default") -> int:
     """Recompute the buckets of rows changed in [start, end) and the queued ones; rows changed."""
+    if start > end:
+        raise ValueError(f"the window starts at {start} after it ends at {end}")
+    require_installed(using)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute("SELECT rollup_task_usage_daily_window(%s, %s)", [start, end])
         return cursor.fetchone()[0]
 
 
-def state(using: str = "default") -> RollupState:
-    """The rollup's progress and health, as the state row, the lag function and the queue say.
+_CRON_JOBS = """
+SELECT j.jobid, j.jobname, j.schedule, j.command, j.active,
+       d.status, d.start_time, d.return_message
+  FROM cron.job j
+  LEFT JOIN LATERAL (SELECT status, start_time, return_message
+                       FROM cron.job_run_details r
+                      WHERE r.jobid = j.jobid
+                      ORDER BY r.runid DESC
+                      LIMIT 1) d ON true
+ WHERE j.jobname = %s OR j.command ~ 'rollup_task_usage_daily\\s*\\('
+ ORDER BY j.jobid
+"""
 
-    A missing state row (the first tick creates it) reads as a rollup that never ran.
-    """
+
+def _pg_cron_installed(cursor) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron')")
+    return cursor.fetchone()[0]
+
+
+def _cron_jobs(cursor) -> tuple[CronJob, ...]:
+    cursor.execute(_CRON_JOBS, [CRON_JOB_NAME])
+    return tuple(CronJob(*row) for row in cursor.fetchall())
+
+
+def state(using: str = "default") -> RollupState:
+    """The rollup's progress and health, as the state row, the lag function, the queue and
+    pg_cron say. A missing state row (the first tick creates it) reads as a rollup that never
+    ran."""
+    require_installed(using)
     with connections[using].cursor() as cursor:
         cursor.execute(
             """
             SELECT s.watermark_at, task_usage_rollup_lag_seconds(), s.last_run_started_at,
                    s.last_run_finished_at, s.last_run_rows, s.last_error,
-                   coalesce(s.failed_runs, 0),
-                   (SELECT count(*) FROM task_usage_daily_dirty),
-                   (SELECT min(enqueued_at) FROM task_usage_daily_dirty)
+                   coalesce(s.failed_runs, 0), q.depth, q.oldest, s.last_error_at,
+                   extract(epoch FROM clock_timestamp() - q.oldest)::double precision
               FROM (VALUES (1)) AS one (id)
               LEFT JOIN task_usage_rollup_state s USING (id)
+             CROSS JOIN (SELECT count(*) AS depth, min(enqueued_at) AS oldest
+                           FROM task_usage_daily_dirty) q
             """
         )
-        return RollupState(*cursor.fetchone())
+        row = cursor.fetchone()
+        installed = _pg_cron_installed(cursor)
+        jobs = _cron_jobs(cursor) if installed else ()
+    return RollupState(*row, pg_cron_installed=installed, cron_jobs=jobs)
 
 
-def _slice_starts(first: datetime.datetime, unit: str) -> Iterator[datetime.datetime]:
-    """Calendar-aligned UTC slice boundaries from the slice that contains `first` onwards."""
-    day = first.astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+def _require_pg_cron(cursor, using: str) -> None:
+    if not _pg_cron_installed(cursor):
+        name = connections[using].settings_dict["NAME"]
+        raise RollupError(
+            f"pg_cron is not installed in database {name!r} (it needs "
+            f"shared_preload_libraries = 'pg_cron', cron.database_name = '{name}' and "
+            "CREATE EXTENSION pg_cron there); without it, run manage.py rollup_usage --loop "
+            "under a process supervisor instead"
+        )
+
+
+def schedule(every: str = DEFAULT_CRON_SCHEDULE, using: str = "default") -> CronJob:
+    """Schedule the entry point with pg_cron as job CRON_JOB_NAME, replacing its schedule if it
+    exists (pg_cron's cron.schedule updates a job of the same name and user)."""
+    require_installed(using)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        _require_pg_cron(cursor, using)
+        cursor.execute("SELECT cron.schedule(%s, %s, %s)", [CRON_JOB_NAME, every, CRON_COMMAND])
+        (jobid,) = cursor.fetchone()
+        return next(job for job in _cron_jobs(cursor) if job.jobid == jobid)
+
+
+def unschedule(using: str = "default") -> bool:
+    """Remove the CRON_JOB_NAME job of this user; False when there was none."""
+    require_installed(using)
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        _require_pg_cron(cursor, using)
+        cursor.execute(
+            """
+            SELECT cron.unschedule(jobid) FROM cron.job
+             WHERE jobname = %s AND username = current_user
+            """,
+            [CRON_JOB_NAME],
+        )
+        return bool(cursor.fetchall())
+
+
+def _slice_starts(first: datetime.date, unit: str) -> Iterator[datetime.date]:
+    """Calendar-aligned slice boundaries from the slice that contains `first` onwards."""
     if unit == "month":
-        start = day.replace(day=1)
+        start = first.replace(day=1)
         while True:
             yield start
             start = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
     step = datetime.timedelta(days=7 if unit == "week" else 1)
-    start = day - datetime.timedelta(days=day.weekday()) if unit == "week" else day
+    start = first - datetime.timedelta(days=first.weekday()) if unit == "week" else first
     while True:
         yield start
         start += step
 
 
-def plan_backfill(
-    unit: str = "month", using: str = "default"
-) -> tuple[list[Slice], datetime.datetime]:
-    """The backfill's slices over all of history, and the watermark it may stamp when done.
+def _months_before(day: datetime.date, months: int) -> datetime.date:
+    month_index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(month_index, 12)
+    first_of_next = datetime.date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1)
+    last_day = (first_of_next - datetime.timedelta(days=1)).day
+    return datetime.date(year, month + 1, min(day.day, last_day))
 
-    Windows find rows by updated_at, so the slices cover updated_at from the oldest row up to
-    the stamp or the newest row, whichever is later. The stamp is the database clock, held back
-    by any transaction open now: a row of such a transaction may commit behind the slices after
-    they ran.
+
+def plan_backfill(
+    unit: str = "month", using: str = "default", months_back: int | None = None
+) -> tuple[list[Slice], datetime.datetime]:
+    """The backfill's slices of bucket days, and the watermark it may stamp when done.
+
+    Slices are days of created_at (the bucket day), from the oldest to the newest day that has
+    usage rows or rollup rows, or only the last `months_back` months of them. Not updated_at: on
+    a database that predates the rollup every row carries the migration's updated_at, and one
+    slice would hold all of history. The stamp is the database clock, held back by any
+    transaction open now: a row of such a transaction may commit behind the slices after they ran.
     """
     if unit not in SLICE_UNITS:
         raise ValueError(f"unknown slice {unit!r}: choose one of {', '.join(SLICE_UNITS)}")
+    if months_back is not None and months_back < 1:
+        raise ValueError(f"months back must be at least 1, not {months_back}")
+    require_installed(using)
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT least(clock_timestamp(), task_usage_rollup_horizon())")
         (stamp,) = cursor.fetchone()
-        # Read after the stamp, in a later snapshot: a writer that was open when the stamp was
-        # taken and has committed since is seen here, and its rows fall inside the slices.
-        cursor.execute("SELECT min(updated_at), max(updated_at) FROM task_usage")
-        first, last = cursor.fetchone()
-        if first is None:
-            return [], stamp
-        end = max(last + datetime.timedelta(microseconds=1), stamp)
-        bounds = []
-        for start in _slice_starts(first, unit):
-            if start >= end:
-                break
-            bounds.append(start)
-        ends = bounds[1:] + [end]
+        # The bounds are read after the stamp, in a later snapshot: a writer that was open when
+        # the stamp was taken and has committed since is seen here, so its rows' days are
+        # inside the slices. (A writer still open then stamps its rows at or after the stamp.)
+        # Each bound is one probe of an index: the day index on task_usage, the bucket key
+        # (which starts with bucket_date) on task_usage_daily.
         cursor.execute(
             """
-            SELECT b.i, count(tu.id)
-              FROM unnest(%s::timestamptz[], %s::timestamptz[]) WITH ORDINALITY AS b(lo, hi, i)
-              LEFT JOIN task_usage tu ON tu.updated_at >= b.lo AND tu.updated_at < b.hi
-             GROUP BY b.i
+            SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date,
+                   least((SELECT min(task_usage_utc_day(created_at)) FROM task_usage),
+                         (SELECT min(bucket_date) FROM task_usage_daily)),
+                   greatest((SELECT max(task_usage_utc_day(created_at)) FROM task_usage),
+                            (SELECT max(bucket_date) FROM task_usage_daily))
+            """
+        )
+        today, first, last = cursor.fetchone()
+        if months_back is not None and first is not None:
+            first = max(first, _months_before(today, months_back))
+        if first is None or first > last:
+            return [], stamp
+        bounds = []
+        for start in _slice_starts(first, unit):
+            if start > last:
+                break
+            bounds.append(start)
+        ends = bounds[1:] + [last + datetime.timedelta(days=1)]
+        cursor.execute(
+            """
+            SELECT (SELECT count(*) FROM task_usage
+                     WHERE task_usage_utc_day(created_at) >= b.lo
+                       AND task_usage_utc_day(created_at) < b.hi)
+              FROM unnest(%s::date[], %s::date[]) WITH ORDINALITY AS b(lo, hi, i)
              ORDER BY b.i
             """,
             [bounds, ends],
         )
-        counts = [rows for _, rows in cursor.fetchall()]
+        counts = [rows for (rows,) in cursor.fetchall()]
     return [Slice(lo, hi, rows) for lo, hi, rows in zip(bounds, ends, counts, strict=True)], stamp
 
 
+# Every bucket of the slice's days, as the raw rows make them and as the rollup has them (a bucket
+# whose rows are gone must be deleted), is queued and recomputed by a queue-only window in the
+# same transaction: the window is the one code that writes buckets. No other window can drain
+# these rows in between, since the backfill holds the rollup's lock.
+_QUEUE_SLICE = """
+INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
+SELECT task_usage_utc_day(tu.created_at), a.workspace_id, t.runtime_id, tu.provider, tu.model
+  FROM task_usage tu
+  JOIN agent_task_queue t ON t.id = tu.task_id
+  JOIN agent a ON a.id = t.agent_id
+ WHERE task_usage_utc_day(tu.created_at) >= %(start)s
+   AND task_usage_utc_day(tu.created_at) < %(end)s
+   AND t.runtime_id IS NOT NULL
+UNION
+SELECT bucket_date, workspace_id, runtime_id, provider, model
+  FROM task_usage_daily
+ WHERE bucket_date >= %(start)s AND bucket_date < %(end)s
+"""
+
+
+def _backfill_slice(piece: Slice, using: str) -> int:
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(_QUEUE_SLICE, {"start": piece.start, "end": piece.end})
+        cursor.execute("SELECT rollup_task_usage_daily_window('infinity', 'infinity')")
+        return cursor.fetchone()[0]
+
+
+@contextlib.contextmanager
+def _rollup_lock(using: str) -> Iterator[None]:
+    """Hold the rollup's advisory lock for this session (ticks skip meanwhile), waiting at most
+    USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT seconds for it; always released."""
+    connection = connections[using]
+    timeout = config.backfill_lock_timeout()
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout * 1000}ms"])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", ROLLUP_LOCK_KEY)
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise RollupError(
+            f"another backfill or window has held the rollup's lock for {timeout:g} s: let it "
+            "finish (pg_stat_activity shows it) and run this again"
+        ) from error
+    try:
+        yield
+    finally:
+        # A connection that broke took its session lock with it; there is nothing to release.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", ROLLUP_LOCK_KEY)
+
+
 def backfill(
-    unit: str = "month", using: str = "default", observer: BackfillObserver | None = None
+    unit: str = "month",
+    using: str = "default",
+    observer: BackfillObserver | None = None,
+    months_back: int | None = None,
 ) -> BackfillResult:
-    """Roll up all of history in slices, then stamp the watermark.
+    """Recompute every bucket of history in slices of bucket days, then stamp the watermark.
 
     Holds the rollup's advisory lock for the whole run (ticks return 0 meanwhile); each slice is
-    its own short transaction through the window function, so the run can stop between slices
-    and be run again: every window replaces buckets, never adds to them.
+    its own short transaction, so the run can stop between slices (an interrupted slice rolls
+    back, the watermark stays) and be run again from the start: every slice replaces buckets,
+    never adds to them. With `months_back`, older days are left as they are while the watermark
+    passes them: a partial backfill, for history that is to be abandoned.
     """
-    connection = connections[using]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", ROLLUP_LOCK_KEY)
-    try:
-        slices, stamp = plan_backfill(unit, using)
+    with _rollup_lock(using):
+        slices, stamp = plan_backfill(unit, using, months_back)
         if observer is not None:
             observer.planned(slices)
         changed = 0
         for piece in slices:
-            rows = run_window(piece.start, piece.end, using)
+            rows = _backfill_slice(piece, using)
             changed += rows
             if observer is not None:
                 observer.sliced(piece, rows)
-        with transaction.atomic(using=using), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
             # A queue-only window drains what was queued while the slices ran.
             cursor.execute("SELECT rollup_task_usage_daily_window(%s, %s)", [stamp, stamp])
             changed += cursor.fetchone()[0]
             cursor.execute(
                 """
-                UPDATE task_usage_rollup_state
-                   SET watermark_at = greatest(coalesce(watermark_at, %(stamp)s), %(stamp)s)
-                 WHERE id = 1
+                INSERT INTO task_usage_rollup_state AS s (id, watermark_at) VALUES (1, %s)
+                ON CONFLICT (id) DO UPDATE
+                   SET watermark_at = greatest(s.watermark_at, excluded.watermark_at)
              RETURNING watermark_at
                 """,
-                {"stamp": stamp},
+                [stamp],
             )
             (watermark,) = cursor.fetchone()
-        return BackfillResult(slices=len(slices), rows_changed=changed, watermark_at=watermark)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", ROLLUP_LOCK_KEY)
+    return BackfillResult(slices=len(slices), rows_changed=changed, watermark_at=watermark)
