@@ -77,6 +77,13 @@ def _tamper_with_rollup(cursor, runtime, day: datetime.date) -> None:
     )
 
 
+def _assert_realtime_is_current_and_rollup_is_not(cursor, scope: str, *owners) -> None:
+    for owner in owners:
+        rows = _read(scope, owner, "realtime")
+        assert rows == expected_usage(cursor, scope, owner.id, SINCE)
+        assert rows != _read(scope, owner, "rollup"), "the change did not make the rollup stale"
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("scope", ["runtime", "workspace"])
 def test_every_mode_reads_what_the_oracle_says(cursor, settled, scope, mode):
@@ -119,10 +126,7 @@ def test_realtime_reads_a_slice_with_new_usage_from_the_raw_rows(cursor, settled
         input_tokens=11
     )
 
-    rows = _read("runtime", settled.runtime, "realtime")
-
-    assert rows == expected_usage(cursor, "runtime", settled.runtime.id, SINCE)
-    assert rows != _read("runtime", settled.runtime, "rollup")
+    _assert_realtime_is_current_and_rollup_is_not(cursor, "runtime", settled.runtime)
 
 
 def test_realtime_drops_a_slice_whose_rows_were_all_deleted(cursor, settled):
@@ -141,10 +145,9 @@ def test_realtime_follows_a_reassigned_task_before_any_tick(cursor, settled):
     job.runtime = settled.other_runtime
     job.save(update_fields=["runtime"])
 
-    for runtime in (settled.runtime, settled.other_runtime):
-        rows = _read("runtime", runtime, "realtime")
-        assert rows == expected_usage(cursor, "runtime", runtime.id, SINCE)
-        assert rows != _read("runtime", runtime, "rollup")
+    _assert_realtime_is_current_and_rollup_is_not(
+        cursor, "runtime", settled.runtime, settled.other_runtime
+    )
 
 
 def test_realtime_follows_an_agent_moved_to_another_workspace(cursor, settled):
@@ -152,10 +155,7 @@ def test_realtime_follows_an_agent_moved_to_another_workspace(cursor, settled):
     agent.workspace = settled.ws_a
     agent.save(update_fields=["workspace"])
 
-    for workspace in (settled.ws_a, settled.ws_b):
-        rows = _read("workspace", workspace, "realtime")
-        assert rows == expected_usage(cursor, "workspace", workspace.id, SINCE)
-        assert rows != _read("workspace", workspace, "rollup")
+    _assert_realtime_is_current_and_rollup_is_not(cursor, "workspace", settled.ws_a, settled.ws_b)
 
 
 def test_realtime_follows_a_usage_row_moved_to_another_day(cursor, settled):
@@ -163,10 +163,7 @@ def test_realtime_follows_a_usage_row_moved_to_another_day(cursor, settled):
     row.created_at = row.created_at + datetime.timedelta(days=1)
     row.save(update_fields=["created_at"])
 
-    rows = _read("runtime", settled.runtime, "realtime")
-
-    assert rows == expected_usage(cursor, "runtime", settled.runtime.id, SINCE)
-    assert rows != _read("runtime", settled.runtime, "rollup")
+    _assert_realtime_is_current_and_rollup_is_not(cursor, "runtime", settled.runtime)
 
 
 def test_realtime_without_a_watermark_reads_the_raw_rows(cursor, settled):
