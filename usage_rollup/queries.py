@@ -68,14 +68,15 @@ _ROLLUP_DAILY = """
      GROUP BY 1, 2, 3
 """
 
-# Why this equals the raw read. Let W be the watermark. The entry point's contract
-# (rollup_task_usage_daily.v1.sql) is that every committed row with updated_at below W is rolled
-# up, but for the last second below W, which the next tick re-reads. So a rollup bucket equals its
-# raw aggregate unless (a) a change since its last recompute was queued in
-# task_usage_daily_dirty (deletes, reassignments, agent moves, key changes, TRUNCATE: every change
-# that leaves updated_at alone), or (b) one of its rows now has updated_at >= W - 1 second
-# (inserts and corrections, found by the updated_at index). A window drains only queue rows whose
-# changes its later recompute sees, so (a) holds until the bucket is recomputed.
+# Why this equals the raw read. Let W be the watermark. By the entry point's contract
+# (rollup_task_usage_daily.v1.sql), W never passes the start of a transaction that may still
+# commit, less the one second each tick re-reads for a transaction not yet visible when W was
+# chosen; so a row stamped below W - 1 second had committed when a window last recomputed its
+# bucket. Since that recompute, a bucket can only have changed through (a) a change queued in
+# task_usage_daily_dirty (deletes, reassignments, agent moves, key changes, TRUNCATE: whatever
+# leaves updated_at alone), or (b) a row now stamped at or above W - 1 second (inserts and
+# corrections, found by the updated_at index). A window drains only queue rows whose changes its
+# later recompute sees, so (a) stays visible until the bucket is recomputed.
 #
 # The read marks a (day, provider, model) slice of the scope stale if any of the scope's buckets
 # in it is (a) or (b), serves the other slices from the rollup and recomputes the stale ones from
