@@ -1,10 +1,11 @@
 from importlib.util import find_spec
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("usage_rollup.urls")),
 ]
 
 # Prometheus metrics where the optional "metrics" extra (prometheus-client) is installed.

@@ -2,8 +2,12 @@
 
 Each is a Django setting, else an environment variable of the same name:
 
-USAGE_DAILY_ROLLUP_ENABLED (default "false"): "true" serves runtime usage from the rollup,
-    anything else from the raw table.
+USAGE_ROLLUP_READ_MODE (default unset): where usage reads are served from: "raw" (the source
+    table), "rollup" (task_usage_daily, as fresh as its last tick) or "realtime" (the rollup's
+    settled buckets plus the raw rows of the pending ones: always equal to raw). When set, it
+    wins over USAGE_DAILY_ROLLUP_ENABLED.
+USAGE_DAILY_ROLLUP_ENABLED (default "false"): without a read mode, "true" serves usage from the
+    rollup, anything else from the raw table.
 USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python reads at most;
     unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
 USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds a backfill waits for the rollup's lock
@@ -11,9 +15,13 @@ USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds a backfill waits for th
 """
 
 import os
+from typing import Literal, get_args
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+ReadMode = Literal["raw", "rollup", "realtime"]
+READ_MODES: tuple[ReadMode, ...] = get_args(ReadMode)
 
 
 def _setting_or_env(name: str, default: str) -> str:
@@ -34,9 +42,18 @@ def _number(name: str, default: str, convert: type[int] | type[float], minimum: 
     return value
 
 
-def rollup_read_enabled() -> bool:
-    """Whether runtime usage is read from the rollup table (else from the raw table)."""
-    return _setting_or_env("USAGE_DAILY_ROLLUP_ENABLED", "false").strip().lower() == "true"
+def read_mode() -> ReadMode:
+    """Where usage reads are served from: "raw", "rollup" or "realtime"."""
+    value = _setting_or_env("USAGE_ROLLUP_READ_MODE", "")
+    mode = value.strip().lower()
+    if mode:
+        if mode not in READ_MODES:
+            raise ImproperlyConfigured(
+                f"USAGE_ROLLUP_READ_MODE must be one of {', '.join(READ_MODES)}, not {value!r}"
+            )
+        return mode
+    enabled = _setting_or_env("USAGE_DAILY_ROLLUP_ENABLED", "false").strip().lower() == "true"
+    return "rollup" if enabled else "raw"
 
 
 def tick_max_rows() -> int | None:

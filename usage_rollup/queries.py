@@ -1,6 +1,15 @@
-"""The read path: a runtime's usage per UTC day, provider and model, from the raw table or the
-rollup. Both return the same rows; which one serves is chosen at call time by
-`config.rollup_read_enabled()`."""
+"""The read path: usage per UTC day, provider and model of a runtime or a workspace, and the
+views that stay on the raw table (per agent, per hour of the day).
+
+Three read modes return the same rows (`config.read_mode()` picks one at call time):
+- raw: a GROUP BY over task_usage, the truth, whose cost grows with the scope's history;
+- rollup: task_usage_daily, as fresh as its last tick;
+- realtime: the rollup's settled buckets plus the raw rows of the pending ones, in one statement:
+  equal to raw at every moment, and close to rollup in cost when little is pending.
+
+Every statement is assembled once, at import, from fixed fragments (the scope's column); values
+are always bound parameters.
+"""
 
 import dataclasses
 import datetime
@@ -11,53 +20,198 @@ from typing import Literal
 from django.db import connections
 
 from usage_rollup import config
+from usage_rollup.config import ReadMode
 
-Source = Literal["raw", "rollup"]
+Scope = Literal["runtime", "workspace"]
 
-USAGE_COLUMNS = (
-    "runtime_id",
-    "date",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-)
+TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+USAGE_COLUMNS = ("runtime_id", "date", "provider", "model", *TOKEN_COLUMNS)
+WORKSPACE_USAGE_COLUMNS = ("workspace_id", "date", "provider", "model", *TOKEN_COLUMNS)
+SUMMARY_COLUMNS = ("provider", "model", *TOKEN_COLUMNS)
+BY_AGENT_COLUMNS = ("agent_id", "provider", "model", *TOKEN_COLUMNS)
+BY_HOUR_COLUMNS = ("hour", "provider", "model", *TOKEN_COLUMNS)
 
-_RAW_RUNTIME_USAGE = """
-    SELECT t.runtime_id,
-           task_usage_utc_day(tu.created_at) AS date,
-           tu.provider,
-           tu.model,
-           sum(tu.input_tokens)::bigint,
-           sum(tu.output_tokens)::bigint,
-           sum(tu.cache_read_tokens)::bigint,
-           sum(tu.cache_write_tokens)::bigint
-      FROM task_usage tu
-      JOIN agent_task_queue t ON t.id = tu.task_id
-     WHERE t.runtime_id = %(runtime_id)s
-       AND tu.created_at >= (%(since)s::date)::timestamp AT TIME ZONE 'UTC'
-     GROUP BY 1, 2, 3, 4
-     ORDER BY date DESC, provider, model
+# How each scope is named: its column in task_usage_daily and the queue, and the expression that
+# gives a raw row's owner (SPEC section 3: the workspace is the task's agent's, not the issue's).
+_SCOPES: dict[Scope, dict[str, str]] = {
+    "runtime": {"column": "runtime_id", "owner": "t.runtime_id"},
+    "workspace": {"column": "workspace_id", "owner": "a.workspace_id"},
+}
+
+_SUMS = """
+    sum({rows}.input_tokens)::bigint AS input_tokens,
+    sum({rows}.output_tokens)::bigint AS output_tokens,
+    sum({rows}.cache_read_tokens)::bigint AS cache_read_tokens,
+    sum({rows}.cache_write_tokens)::bigint AS cache_write_tokens
 """
 
-# A runtime's tasks may belong to agents of several workspaces: the rollup keeps one bucket per
-# workspace, so the read sums them back together.
-_ROLLUP_RUNTIME_USAGE = """
-    SELECT runtime_id,
-           bucket_date AS date,
-           provider,
-           model,
-           sum(input_tokens)::bigint,
-           sum(output_tokens)::bigint,
-           sum(cache_read_tokens)::bigint,
-           sum(cache_write_tokens)::bigint
-      FROM task_usage_daily
-     WHERE runtime_id = %(runtime_id)s
-       AND bucket_date >= %(since)s::date
-     GROUP BY 1, 2, 3, 4
-     ORDER BY date DESC, provider, model
+# The scope's raw rows since the day, as the rollup counts them: the task has a runtime, the
+# workspace is its agent's.
+_RAW_DAILY = """
+    SELECT task_usage_utc_day(tu.created_at) AS date, tu.provider, tu.model, {sums}
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE {owner} = %(id)s
+       AND t.runtime_id IS NOT NULL
+       AND task_usage_utc_day(tu.created_at) >= %(since)s
+     GROUP BY 1, 2, 3
+"""
+
+# A runtime's tasks may belong to agents of several workspaces (and a workspace's agents run
+# tasks on several runtimes): the rollup keeps one bucket for each, so the read sums them.
+_ROLLUP_DAILY = """
+    SELECT d.bucket_date AS date, d.provider, d.model, {sums}
+      FROM task_usage_daily d
+     WHERE d.{column} = %(id)s
+       AND d.bucket_date >= %(since)s
+     GROUP BY 1, 2, 3
+"""
+
+# Why this equals the raw read. Let W be the watermark. By the entry point's contract
+# (rollup_task_usage_daily.v1.sql), W never passes the start of a transaction that may still
+# commit, less the one second each tick re-reads for a transaction not yet visible when W was
+# chosen; so a row stamped below W - 1 second had committed when a window last recomputed its
+# bucket. Since that recompute, a bucket can only have changed through (a) a change queued in
+# task_usage_daily_dirty (deletes, reassignments, agent moves, key changes, TRUNCATE: whatever
+# leaves updated_at alone), or (b) a row now stamped at or above W - 1 second (inserts and
+# corrections, found by the updated_at index). A window drains only queue rows whose changes its
+# later recompute sees, so (a) stays visible until the bucket is recomputed.
+#
+# The read marks a (day, provider, model) slice of the scope stale if any of the scope's buckets
+# in it is (a) or (b), serves the other slices from the rollup and recomputes the stale ones from
+# their raw rows (through task_usage_day_model_idx, as the window does), so a slice emptied by a
+# delete has no row. All of it is ONE statement: one snapshot of task_usage, the tasks, the
+# agents, the rollup, the queue and the state row. A tick commits its buckets, its drain and its
+# watermark at once, so the snapshot sees all of a tick or none of it, and a writer's rows and
+# its queue rows are both visible or both not: the invariant above holds inside the snapshot, and
+# the result equals the raw read of the same snapshot.
+#
+# The watermark comes in as a parameter, %(watermark)s, read just before: the planner then knows
+# how few rows are pending (a value computed inside the statement would be estimated at a third
+# of the table, for plans that read all of the scope's tasks). The statement checks it against
+# its own snapshot: the watermark there may only be later, which makes the test (b) above only
+# more cautious. If the snapshot has no watermark that late (the state row is gone, or the
+# rollup was reset), nothing counts as settled and the raw branch serves alone.
+_REALTIME_DAILY = """
+    WITH settled AS MATERIALIZED (
+        SELECT FROM task_usage_rollup_state
+         WHERE id = 1 AND watermark_at >= %(watermark)s
+    ),
+    stale AS MATERIALIZED (
+        SELECT q.bucket_date, q.provider, q.model
+          FROM task_usage_daily_dirty q
+         WHERE q.{column} = %(id)s
+           AND q.bucket_date >= %(since)s
+        UNION
+        SELECT task_usage_utc_day(tu.created_at), tu.provider, tu.model
+          FROM task_usage tu
+          JOIN agent_task_queue t ON t.id = tu.task_id
+          JOIN agent a ON a.id = t.agent_id
+         WHERE tu.updated_at >= %(watermark)s::timestamptz - interval '1 second'
+           AND {owner} = %(id)s
+           AND t.runtime_id IS NOT NULL
+           AND task_usage_utc_day(tu.created_at) >= %(since)s
+    ),
+    stale_rows AS MATERIALIZED (
+        SELECT s.bucket_date, s.provider, s.model, tu.task_id, tu.input_tokens,
+               tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
+          FROM stale s
+          JOIN task_usage tu
+            ON task_usage_utc_day(tu.created_at) = s.bucket_date
+           AND tu.provider = s.provider
+           AND tu.model = s.model
+    )
+    SELECT d.bucket_date AS date, d.provider, d.model, {rollup_sums}
+      FROM task_usage_daily d
+     WHERE d.{column} = %(id)s
+       AND d.bucket_date >= %(since)s
+       AND EXISTS (SELECT FROM settled)
+       AND NOT EXISTS (
+               SELECT FROM stale s
+                WHERE s.bucket_date = d.bucket_date
+                  AND s.provider = d.provider
+                  AND s.model = d.model)
+     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT r.bucket_date, r.provider, r.model, {stale_sums}
+      FROM stale_rows r
+      JOIN agent_task_queue t ON t.id = r.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE {owner} = %(id)s
+       AND t.runtime_id IS NOT NULL
+       AND EXISTS (SELECT FROM settled)
+     GROUP BY 1, 2, 3
+    UNION ALL
+    -- OFFSET 0 keeps the guard above the raw read's plan, so that it is not even started (its
+    -- parallel workers cost milliseconds) when the rollup serves.
+    SELECT * FROM ({raw} OFFSET 0) AS unsettled WHERE NOT EXISTS (SELECT FROM settled)
+"""
+
+_DAILY_ROWS = """
+    SELECT %(id)s::uuid, usage.date, usage.provider, usage.model, usage.input_tokens,
+           usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+      FROM ({daily}) AS usage
+     ORDER BY usage.date DESC, usage.provider, usage.model
+"""
+
+_SUMMARY_ROWS = """
+    SELECT usage.provider, usage.model, {sums}
+      FROM ({daily}) AS usage
+     GROUP BY usage.provider, usage.model
+     ORDER BY usage.provider, usage.model
+"""
+
+
+def _daily_sql(mode: ReadMode, scope: Scope) -> str:
+    """The scope's usage per day, provider and model since a day, read the way `mode` says."""
+    names = _SCOPES[scope]
+    if mode == "raw":
+        return _RAW_DAILY.format(sums=_SUMS.format(rows="tu"), **names)
+    if mode == "rollup":
+        return _ROLLUP_DAILY.format(sums=_SUMS.format(rows="d"), **names)
+    return _REALTIME_DAILY.format(
+        rollup_sums=_SUMS.format(rows="d"),
+        stale_sums=_SUMS.format(rows="r"),
+        raw=_daily_sql("raw", scope),
+        **names,
+    )
+
+
+_DAILY_SQL = {
+    (mode, scope): _DAILY_ROWS.format(daily=_daily_sql(mode, scope))
+    for mode in config.READ_MODES
+    for scope in _SCOPES
+}
+_SUMMARY_SQL = {
+    (mode, scope): _SUMMARY_ROWS.format(
+        sums=_SUMS.format(rows="usage"), daily=_daily_sql(mode, scope)
+    )
+    for mode in config.READ_MODES
+    for scope in _SCOPES
+}
+
+
+# The views whose keys the rollup does not keep (agent, hour of the day) read the raw rows.
+_RUNTIME_USAGE_BY_AGENT = f"""
+    SELECT t.agent_id, tu.provider, tu.model, {_SUMS.format(rows="tu")}
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+     WHERE t.runtime_id = %(id)s
+       AND task_usage_utc_day(tu.created_at) >= %(since)s
+     GROUP BY 1, 2, 3
+     ORDER BY 1, 2, 3
+"""
+
+_RUNTIME_USAGE_BY_HOUR = f"""
+    SELECT extract(hour FROM tu.created_at AT TIME ZONE 'UTC')::int AS hour, tu.provider,
+           tu.model, {_SUMS.format(rows="tu")}
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+     WHERE t.runtime_id = %(id)s
+       AND task_usage_utc_day(tu.created_at) >= %(since)s
+     GROUP BY 1, 2, 3
+     ORDER BY 1, 2, 3
 """
 
 
@@ -66,20 +220,91 @@ def utc_today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def _rows(sql: str, params: dict, columns: tuple[str, ...], using: str) -> list[dict]:
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _read(
+    statements: dict[tuple[ReadMode, Scope], str],
+    scope: Scope,
+    scope_id: uuid.UUID,
+    since: datetime.date,
+    source: ReadMode | None,
+    columns: tuple[str, ...],
+    using: str,
+) -> list[dict]:
+    mode = source or config.read_mode()
+    params = {"id": scope_id, "since": since}
+    if mode == "realtime":
+        # See _REALTIME_DAILY: the statement re-checks this against its own snapshot, and reads
+        # raw rows alone when there is none (NULL).
+        params["watermark"] = rollup_watermark(using)
+    return _rows(statements[mode, scope], params, columns, using)
+
+
+def rollup_watermark(using: str = "default") -> datetime.datetime | None:
+    """The rollup's watermark: every row with updated_at below it is rolled up (None: never ran)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT watermark_at FROM task_usage_rollup_state WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def runtime_usage(
     runtime_id: uuid.UUID,
     since: datetime.date,
     *,
-    source: Source | None = None,
+    source: ReadMode | None = None,
     using: str = "default",
 ) -> list[dict]:
     """A runtime's usage per day, provider and model from `since` on, newest day first."""
-    if source is None:
-        source = "rollup" if config.rollup_read_enabled() else "raw"
-    sql = _ROLLUP_RUNTIME_USAGE if source == "rollup" else _RAW_RUNTIME_USAGE
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, {"runtime_id": runtime_id, "since": since})
-        return [dict(zip(USAGE_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    return _read(_DAILY_SQL, "runtime", runtime_id, since, source, USAGE_COLUMNS, using)
+
+
+def workspace_usage(
+    workspace_id: uuid.UUID,
+    since: datetime.date,
+    *,
+    source: ReadMode | None = None,
+    using: str = "default",
+) -> list[dict]:
+    """A workspace's usage per day, provider and model from `since` on, newest day first.
+
+    A task counts in its agent's workspace; tasks without a runtime are not counted (SPEC 3).
+    """
+    return _read(
+        _DAILY_SQL, "workspace", workspace_id, since, source, WORKSPACE_USAGE_COLUMNS, using
+    )
+
+
+def usage_summary(
+    scope: Scope,
+    scope_id: uuid.UUID,
+    since: datetime.date,
+    *,
+    source: ReadMode | None = None,
+    using: str = "default",
+) -> list[dict]:
+    """A runtime's or workspace's total usage per provider and model from `since` on."""
+    return _read(_SUMMARY_SQL, scope, scope_id, since, source, SUMMARY_COLUMNS, using)
+
+
+def runtime_usage_by_agent(
+    runtime_id: uuid.UUID, since: datetime.date, using: str = "default"
+) -> list[dict]:
+    """A runtime's usage per agent, provider and model from `since` on (raw table)."""
+    return _rows(
+        _RUNTIME_USAGE_BY_AGENT, {"id": runtime_id, "since": since}, BY_AGENT_COLUMNS, using
+    )
+
+
+def runtime_usage_by_hour(
+    runtime_id: uuid.UUID, since: datetime.date, using: str = "default"
+) -> list[dict]:
+    """A runtime's usage per UTC hour of the day (0-23), provider and model from `since` on."""
+    return _rows(_RUNTIME_USAGE_BY_HOUR, {"id": runtime_id, "since": since}, BY_HOUR_COLUMNS, using)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +339,7 @@ def compare_reads(
 ) -> ReadComparison:
     """Read a runtime's usage both ways; each timing is the best of `repeat` runs."""
 
-    def best_of(source: Source) -> tuple[list[dict], float]:
+    def best_of(source: ReadMode) -> tuple[list[dict], float]:
         timings = []
         for _ in range(repeat):
             started = time.perf_counter()

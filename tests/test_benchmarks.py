@@ -1,0 +1,31 @@
+"""The benchmarks run: each at a tiny size, as a subprocess, as a person would run it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.bench_smoke
+def test_the_read_modes_benchmark_runs_small_and_only_the_rollup_lags_pending_writes():
+    command = [sys.executable, "benchmarks/read_modes.py", "--rows", "3000", "--days", "60"]
+    command += ["--requests", "20", "--repeat", "3", "--pending-rows", "50"]
+    command += ["--db-name", "usage_bench_smoke"]
+
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+
+    def row(state: str, mode: str) -> str:
+        (found,) = [line for line in lines if line.startswith(state) and f" {mode} " in line]
+        return found
+
+    for mode in ("raw", "rollup", "realtime"):
+        assert row("nothing pending", mode).endswith(" yes")
+    assert row("50 rows + 1 reassign", "raw").endswith(" yes")
+    assert row("50 rows + 1 reassign", "realtime").endswith(" yes")
+    assert row("50 rows + 1 reassign", "rollup").endswith(" no (stale)")

@@ -1,0 +1,60 @@
+"""Which read mode serves usage: USAGE_ROLLUP_READ_MODE, else USAGE_DAILY_ROLLUP_ENABLED, read
+at call time (usage_rollup/config.py)."""
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from usage_rollup import config
+
+NAMES = ("USAGE_ROLLUP_READ_MODE", "USAGE_DAILY_ROLLUP_ENABLED")
+
+
+@pytest.fixture(autouse=True)
+def unset(settings, monkeypatch):
+    """Neither setting nor environment variable is set, unless the test sets one."""
+    for name in NAMES:
+        monkeypatch.delenv(name, raising=False)
+        if hasattr(settings, name):
+            delattr(settings, name)
+
+
+def test_reads_are_raw_by_default():
+    assert config.read_mode() == "raw"
+
+
+@pytest.mark.parametrize("flag, mode", [("true", "rollup"), ("TRUE", "rollup"), ("1", "raw")])
+def test_the_rollup_flag_true_selects_the_rollup(settings, flag, mode):
+    settings.USAGE_DAILY_ROLLUP_ENABLED = flag
+    assert config.read_mode() == mode
+
+
+@pytest.mark.parametrize("mode", ["raw", "rollup", "realtime"])
+def test_the_read_mode_wins_over_the_rollup_flag(settings, mode):
+    settings.USAGE_DAILY_ROLLUP_ENABLED = "true"
+    settings.USAGE_ROLLUP_READ_MODE = mode
+    assert config.read_mode() == mode
+
+
+def test_the_environment_serves_when_there_is_no_setting(monkeypatch):
+    monkeypatch.setenv("USAGE_ROLLUP_READ_MODE", "realtime")
+    assert config.read_mode() == "realtime"
+
+
+def test_the_setting_wins_over_the_environment(settings, monkeypatch):
+    monkeypatch.setenv("USAGE_ROLLUP_READ_MODE", "realtime")
+    settings.USAGE_ROLLUP_READ_MODE = "rollup"
+    assert config.read_mode() == "rollup"
+
+
+def test_the_read_mode_is_read_at_each_call(settings):
+    settings.USAGE_ROLLUP_READ_MODE = "rollup"
+    assert config.read_mode() == "rollup"
+    settings.USAGE_ROLLUP_READ_MODE = "realtime"
+    assert config.read_mode() == "realtime"
+
+
+@pytest.mark.parametrize("value", ["real-time", "fast", "rollup,raw"])
+def test_an_unknown_read_mode_is_a_configuration_error(settings, value):
+    settings.USAGE_ROLLUP_READ_MODE = value
+    with pytest.raises(ImproperlyConfigured, match="USAGE_ROLLUP_READ_MODE must be one of"):
+        config.read_mode()

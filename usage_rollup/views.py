@@ -1,0 +1,74 @@
+"""The JSON endpoints over the read path (`queries.py`): a runtime's or a workspace's usage.
+
+Each answers GET only, to a signed-in user with the `usage_rollup.view_taskusagedaily`
+permission: 401 when nobody is signed in, 403 without the permission, 400 with a reason for a
+malformed id or `days`, 404 for an id that names nothing, else the rows as a JSON list.
+"""
+
+import datetime
+import re
+import uuid
+from collections.abc import Callable
+
+from django.db import models
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+from usage_rollup import queries
+from usage_rollup.models import AgentRuntime, Workspace
+
+VIEW_PERMISSION = "usage_rollup.view_taskusagedaily"
+DEFAULT_DAYS = 90
+MAX_DAYS = 365
+
+Read = Callable[[uuid.UUID, datetime.date], list[dict]]
+
+
+def _error(status: int, reason: str) -> JsonResponse:
+    return JsonResponse({"error": reason}, status=status)
+
+
+def parse_days(value: str | None) -> int:
+    """The `days` query parameter: full UTC days before today to include (1 to 365, default 90)."""
+    if value is None:
+        return DEFAULT_DAYS
+    if not re.fullmatch(r"[0-9]{1,6}", value) or not 1 <= int(value) <= MAX_DAYS:
+        raise ValueError(f"days must be a whole number from 1 to {MAX_DAYS}, not {value!r}")
+    return int(value)
+
+
+def usage_view(read: Read, owner: type[models.Model], noun: str) -> Callable:
+    """A GET endpoint answering `read(owner id, since)` for the owner named in the URL."""
+
+    @require_GET
+    def view(request: HttpRequest, owner_id: str) -> JsonResponse:
+        if not request.user.is_authenticated:
+            return _error(401, "sign in to read usage")
+        if not request.user.has_perm(VIEW_PERMISSION):
+            return _error(403, f"reading usage needs the {VIEW_PERMISSION} permission")
+        try:
+            owner_uuid = uuid.UUID(owner_id)
+        except ValueError:
+            return _error(400, f"{owner_id!r} is not a {noun} id (a UUID)")
+        try:
+            days = parse_days(request.GET.get("days"))
+        except ValueError as error:
+            return _error(400, str(error))
+        if not owner.objects.filter(pk=owner_uuid).exists():
+            return _error(404, f"no {noun} {owner_uuid}")
+        # N full earlier UTC days plus today.
+        since = queries.utc_today() - datetime.timedelta(days=days)
+        return JsonResponse(read(owner_uuid, since), safe=False)
+
+    return view
+
+
+def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[dict]:
+    return queries.usage_summary("workspace", workspace_id, since)
+
+
+runtime_usage = usage_view(queries.runtime_usage, AgentRuntime, "runtime")
+runtime_usage_by_agent = usage_view(queries.runtime_usage_by_agent, AgentRuntime, "runtime")
+runtime_usage_by_hour = usage_view(queries.runtime_usage_by_hour, AgentRuntime, "runtime")
+workspace_usage = usage_view(queries.workspace_usage, Workspace, "workspace")
+workspace_usage_summary = usage_view(_workspace_summary, Workspace, "workspace")
