@@ -73,73 +73,78 @@ def _stamp_sql(stamp: str | None) -> str:
     return f"'{stamp}'::timestamptz"
 
 
+# Every operation draws all its choices before it looks at whether what it needs exists: the
+# number of draws must depend only on earlier draws, never on the database, for hypothesis to
+# replay and shrink an example.
+
+
 def add_workspace(conn, choose):
-    conn.execute("INSERT INTO workspace (name, slug) VALUES ('w', gen_random_uuid()::text)")
+    new = choose.new_id()
+    conn.execute("INSERT INTO workspace (id, name, slug) VALUES (%s, 'w', %s)", [new, str(new)])
 
 
-def add_runtime(conn, choose):
-    if (workspace := _one(conn, choose, "workspace")) is not None:
-        conn.execute("INSERT INTO agent_runtime (workspace_id, name) VALUES (%s, 'r')", [workspace])
+def _add_to_workspace(table: str, columns: str) -> Callable:
+    def add(conn, choose):
+        workspace = _one(conn, choose, "workspace")
+        if workspace is not None:
+            conn.execute(
+                f"INSERT INTO {table} (id, workspace_id, {columns}) VALUES (%s, %s, 'x')",
+                [choose.new_id(), workspace],
+            )
+
+    add.__name__ = f"add_{table}"
+    return add
 
 
-def add_agent(conn, choose):
-    if (workspace := _one(conn, choose, "workspace")) is not None:
-        conn.execute(
-            "INSERT INTO agent (id, workspace_id, name) VALUES (%s, %s, 'a')",
-            [choose.new_id(), workspace],
-        )
-
-
-def add_issue(conn, choose):
-    if (workspace := _one(conn, choose, "workspace")) is not None:
-        conn.execute(
-            "INSERT INTO issue (id, workspace_id, title) VALUES (%s, %s, 'i')",
-            [choose.new_id(), workspace],
-        )
+add_runtime = _add_to_workspace("agent_runtime", "name")
+add_agent = _add_to_workspace("agent", "name")
+add_issue = _add_to_workspace("issue", "title")
 
 
 def add_task(conn, choose):
     agent = _one(conn, choose, "agent")
-    if agent is None:
-        return
     runtime = choose.pick([None, *_ids(conn, "agent_runtime")])
     issue = choose.pick([None, *_ids(conn, "issue")])
-    conn.execute(
-        "INSERT INTO agent_task_queue (id, agent_id, runtime_id, issue_id) VALUES (%s, %s, %s, %s)",
-        [choose.new_id(), agent, runtime, issue],
-    )
+    if agent is not None:
+        conn.execute(
+            "INSERT INTO agent_task_queue (id, agent_id, runtime_id, issue_id)"
+            " VALUES (%s, %s, %s, %s)",
+            [choose.new_id(), agent, runtime, issue],
+        )
 
 
 def write_usage(conn, choose):
     """Insert a usage row, or correct the existing one of that (task, provider, model)."""
     task = _one(conn, choose, "agent_task_queue")
+    created_at = _stamp_sql(_stamp(choose))
+    values = [
+        choose.new_id(),
+        task,
+        choose.pick(PROVIDERS),
+        choose.pick(MODELS),
+        *(choose.number(0, 999) for _ in range(4)),
+    ]
     if task is None:
         return
     conn.execute(
         f"""
         INSERT INTO task_usage (id, task_id, provider, model, input_tokens, output_tokens,
                                 cache_read_tokens, cache_write_tokens, created_at)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, {_stamp_sql(_stamp(choose))})
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, {created_at})
         ON CONFLICT (task_id, provider, model) DO UPDATE
            SET input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
                cache_read_tokens = excluded.cache_read_tokens,
                cache_write_tokens = excluded.cache_write_tokens
         """,
-        [
-            choose.new_id(),
-            task,
-            choose.pick(PROVIDERS),
-            choose.pick(MODELS),
-            *(choose.number(0, 999) for _ in range(4)),
-        ],
+        values,
     )
 
 
 def correct_usage(conn, choose):
-    if (row := _one(conn, choose, "task_usage")) is not None:
+    row, more = _one(conn, choose, "task_usage"), choose.number(1, 50)
+    if row is not None:
         conn.execute(
-            "UPDATE task_usage SET output_tokens = output_tokens + %s WHERE id = %s",
-            [choose.number(1, 50), row],
+            "UPDATE task_usage SET output_tokens = output_tokens + %s WHERE id = %s", [more, row]
         )
 
 
@@ -151,8 +156,6 @@ def delete_usage(conn, choose):
 def change_usage_key(conn, choose):
     """Move a usage row to another day, provider, model or task (its old bucket empties)."""
     row = _one(conn, choose, "task_usage")
-    if row is None:
-        return
     column = choose.pick(("created_at", "provider", "model", "task_id"))
     if column == "created_at":
         value_sql, params = _stamp_sql(_stamp(choose)), []
@@ -160,14 +163,17 @@ def change_usage_key(conn, choose):
         value_sql, params = "%s", [_one(conn, choose, "agent_task_queue")]
     else:
         value_sql, params = "%s", [choose.pick(PROVIDERS if column == "provider" else MODELS)]
+    if row is None:
+        return
     # A move onto an existing (task, provider, model) breaks the unique key: that one rolls back.
     with contextlib.suppress(psycopg.errors.UniqueViolation), conn.transaction():
         conn.execute(f"UPDATE task_usage SET {column} = {value_sql} WHERE id = %s", [*params, row])
 
 
 def reassign_runtime(conn, choose):
-    if (task := _one(conn, choose, "agent_task_queue")) is not None:
-        runtime = choose.pick([None, *_ids(conn, "agent_runtime")])
+    task = _one(conn, choose, "agent_task_queue")
+    runtime = choose.pick([None, *_ids(conn, "agent_runtime")])
+    if task is not None:
         conn.execute("UPDATE agent_task_queue SET runtime_id = %s WHERE id = %s", [runtime, task])
 
 
