@@ -67,7 +67,7 @@ def test_a_changed_a_missing_and_an_extra_bucket_are_each_reported(cursor, rolle
 
     printed, error = _verify()
 
-    assert error == "5 bucket(s) of the rollup differ from the raw rows."
+    assert error == "5 buckets of the rollup differ from the raw rows."
     assert printed.count("rollup input 3, output 2") == 2  # 2026-03-02 opus, both runtimes
     assert printed.count("2026-03-03") == 2 and "missing from the rollup" in printed
     assert "anthropic/ghost: in the rollup" in printed and "has no raw rows" in printed
@@ -79,7 +79,7 @@ def test_buckets_the_rollup_has_not_caught_up_with_are_pending_not_wrong(cursor,
     printed, error = _verify()
 
     assert error is None
-    assert "20 bucket(s) pending" in printed
+    assert "20 buckets pending" in printed
 
 
 def test_only_a_screenful_of_wrong_buckets_is_printed(cursor, rolled_up):
@@ -87,7 +87,7 @@ def test_only_a_screenful_of_wrong_buckets_is_printed(cursor, rolled_up):
 
     printed, error = _verify()
 
-    assert error == "60 bucket(s) of the rollup differ from the raw rows."
+    assert error == "60 buckets of the rollup differ from the raw rows."
     assert len([line for line in printed.splitlines() if line.startswith("  2026")]) == 20
     assert "... and 40 more." in printed
 
@@ -97,8 +97,8 @@ def test_repair_queues_the_wrong_buckets_and_the_next_window_fixes_them(cursor, 
 
     printed, error = _verify(repair=True)
 
-    assert error == "20 bucket(s) of the rollup differ from the raw rows."
-    assert "Queued 20 bucket(s)" in printed
+    assert error == "20 buckets of the rollup differ from the raw rows."
+    assert "Queued 20 buckets" in printed
     cursor.execute("SELECT rollup_task_usage_daily_window('infinity', 'infinity')")
     assert _verify()[1] is None
     assert_rollup_matches_oracle(cursor)
@@ -111,7 +111,7 @@ def test_since_and_until_bound_the_days_checked(cursor, rolled_up):
     assert _verify(until=datetime.date(2026, 3, 4))[1] is None
     printed, error = _verify(since=datetime.date(2026, 3, 5), until=datetime.date(2026, 3, 5))
     assert "Checked 2026-03-05 to 2026-03-05." in printed
-    assert error == "6 bucket(s) of the rollup differ from the raw rows."
+    assert error == "6 buckets of the rollup differ from the raw rows."
 
 
 def test_slices_of_any_size_find_the_same_buckets(cursor, rolled_up):
@@ -119,16 +119,16 @@ def test_slices_of_any_size_find_the_same_buckets(cursor, rolled_up):
     for slice_days in (1, 3, 100):
         assert (
             _verify(slice_days=slice_days)[1]
-            == "20 bucket(s) of the rollup differ from the raw rows."
+            == "20 buckets of the rollup differ from the raw rows."
         )
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--since", "2026-13-01"], "invalid date value"),
+        (["--since", "2026-13-01"], "must be a day such as 2026-01-31, not '2026-13-01'"),
         (["--since", "2026-03-05", "--until", "2026-03-01"], "after it ends"),
-        (["--slice-days", "0"], "slice_days must be at least 1"),
+        (["--slice-days", "0"], "must be a whole number >= 1, not '0'"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(rolled_up, argv, message):
@@ -157,7 +157,7 @@ def test_a_difference_exits_non_zero_without_a_traceback_from_the_shell(cursor, 
     )
 
     assert done.returncode == 1
-    assert "CommandError: 1 bucket(s) of the rollup differ" in done.stderr
+    assert "CommandError: 1 bucket of the rollup differs from the raw rows." in done.stderr
     assert "Traceback" not in done.stderr
 
 

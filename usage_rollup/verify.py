@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 
 from django.db import connections, transaction
 
+from usage_rollup.rollup import require_installed
+
 BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
 Totals = tuple[int, int, int, int, int]
 
@@ -194,6 +196,7 @@ def verify(
     count the rest, and with `repair` queue every wrong bucket."""
     if slice_days < 1:
         raise ValueError(f"slice_days must be at least 1, not {slice_days}")
+    require_installed(using)
     first, last = history_bounds(using)
     since = since or first
     until = until or last

@@ -42,6 +42,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def utc_date(text: str) -> datetime.date:
+    """An argparse type: a UTC calendar day, YYYY-MM-DD."""
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a day such as 2026-01-31, not {text!r}"
+        ) from None
+
+
 def utc_datetime(text: str) -> datetime.datetime:
     """An argparse type: an ISO 8601 date or time; without a zone, UTC."""
     try:

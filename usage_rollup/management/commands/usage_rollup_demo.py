@@ -2,9 +2,9 @@ import datetime
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connections
 
 from usage_rollup import queries, rollup, synthetic
+from usage_rollup.management.cli import add_database_argument, command_errors, positive_int
 from usage_rollup.management.progress import BackfillProgress
 
 
@@ -16,29 +16,28 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--rows", type=int, default=200_000, help="usage rows to generate")
-        parser.add_argument("--days", type=int, default=180, help="days of history to spread")
         parser.add_argument(
-            "--read-days", type=int, default=90, help="days of usage to read back (default 90)"
+            "--rows", type=positive_int, default=200_000, help="usage rows to generate"
+        )
+        parser.add_argument(
+            "--days", type=positive_int, default=180, help="days of history to spread"
+        )
+        parser.add_argument(
+            "--read-days",
+            type=positive_int,
+            default=90,
+            help="days of usage to read back (default 90)",
         )
         parser.add_argument(
             "--reset",
             action="store_true",
             help="empty every usage and rollup table first, then generate (destroys data)",
         )
-        parser.add_argument("--database", default="default", choices=tuple(connections))
+        add_database_argument(parser)
 
     def handle(self, *args, rows, days, read_days, reset, database, **options):
-        try:
-            shape = synthetic.HistoryShape(rows=rows, days=days)
-        except ValueError as error:
-            raise CommandError(str(error)) from error
-        if read_days < 1:
-            raise CommandError(f"--read-days must be at least 1, not {read_days}")
-        try:
-            self._run(shape, read_days, reset, database)
-        except DatabaseError as error:
-            raise CommandError(f"the demo failed in the database: {error}") from error
+        with command_errors("the demo"):
+            self._run(synthetic.HistoryShape(rows=rows, days=days), read_days, reset, database)
 
     def _run(self, shape, read_days, reset, database):
         call_command("migrate", database=database, interactive=False, verbosity=0)

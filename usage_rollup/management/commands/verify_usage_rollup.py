@@ -1,9 +1,13 @@
-import datetime
-
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connections
 
 from usage_rollup import verify
+from usage_rollup.management.cli import (
+    add_database_argument,
+    command_errors,
+    counted,
+    positive_int,
+    utc_date,
+)
 
 
 class Command(BaseCommand):
@@ -15,10 +19,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--since", type=date, help="first UTC day to check, YYYY-MM-DD (default: all)"
+            "--since", type=utc_date, metavar="DAY", help="first UTC day to check (default: all)"
         )
         parser.add_argument(
-            "--until", type=date, help="last UTC day to check, included (default: all)"
+            "--until",
+            type=utc_date,
+            metavar="DAY",
+            help="last UTC day to check, included (default: all)",
         )
         parser.add_argument(
             "--repair",
@@ -26,19 +33,19 @@ class Command(BaseCommand):
             help="queue every wrong bucket so the next tick recomputes it",
         )
         parser.add_argument(
-            "--slice-days", type=int, default=7, help="days compared per query (default 7)"
+            "--slice-days",
+            type=positive_int,
+            metavar="N",
+            default=7,
+            help="days compared per query (default: 7)",
         )
-        parser.add_argument("--database", default="default", choices=tuple(connections))
+        add_database_argument(parser)
 
     def handle(self, *args, since, until, repair, slice_days, database, **options):
-        try:
+        with command_errors("verifying the rollup"):
             report = verify.verify(
                 since, until, repair=repair, slice_days=slice_days, using=database
             )
-        except ValueError as error:
-            raise CommandError(str(error)) from error
-        except DatabaseError as error:
-            raise CommandError(f"could not verify the rollup: {error}".strip()) from error
 
         if report.since is None:
             self.stdout.write("No usage and no rollup rows: nothing to verify.")
@@ -50,18 +57,16 @@ class Command(BaseCommand):
             self.stdout.write(f"  ... and {report.wrong - len(report.shown)} more.")
         if report.pending:
             self.stdout.write(
-                f"{report.pending} bucket(s) pending: queued or written since the watermark; "
-                "the next tick brings them up to date."
+                f"{counted(report.pending, 'bucket')} pending: queued or written since the "
+                "watermark; the next tick brings them up to date."
             )
         if report.queued:
-            self.stdout.write(f"Queued {report.queued} bucket(s): the next tick recomputes them.")
+            self.stdout.write(
+                f"Queued {counted(report.queued, 'bucket')}: the next tick recomputes them."
+            )
         if report.differs:
-            raise CommandError(f"{report.wrong} bucket(s) of the rollup differ from the raw rows.")
+            verb = "differs" if report.wrong == 1 else "differ"
+            raise CommandError(
+                f"{counted(report.wrong, 'bucket')} of the rollup {verb} from the raw rows."
+            )
         self.stdout.write(self.style.SUCCESS("The rollup equals the raw aggregate."))
-
-
-def date(value: str) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not a date of the form YYYY-MM-DD") from error
