@@ -24,6 +24,7 @@ from usage_rollup.models import (
     TaskUsageRollupState,
     Workspace,
 )
+from usage_rollup.rollup import ROLLUP_LOCK_KEY
 
 NOW = datetime.datetime.now(datetime.UTC)
 TODAY = NOW.date()
@@ -223,6 +224,16 @@ def test_run_a_tick_now_rolls_up_and_reports_the_rows(client, cursor, operator, 
     (message,) = _messages(response)
     assert re.fullmatch(r"Tick done: 1 rollup row changed, \d+\.\d s behind the clock\.", message)
     assert_rollup_matches_oracle(cursor)
+
+
+def test_run_a_tick_now_reports_a_skip_while_another_tick_holds_the_lock(client, session):
+    holder = session(autocommit=False)
+    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", ROLLUP_LOCK_KEY)
+    client.force_login(_staff("operator", "view_taskusagerollupstate", "operate_rollup"))
+
+    response = client.post(reverse("admin:usage_rollup_taskusagerollupstate_tick"), follow=True)
+
+    assert _messages(response) == ["Skipped: another tick holds the rollup's lock."]
 
 
 def test_run_a_tick_now_needs_the_operate_permission_and_a_post(client, viewer, operator, db):

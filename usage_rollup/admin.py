@@ -118,6 +118,8 @@ class RuntimeFilter(_NamedUUIDFilter):
 class BucketAdmin(ReadOnlyAdmin):
     """A table keyed by buckets: names for its uuids and filters by every key column."""
 
+    key_columns = ("bucket_date", "workspace", "runtime", "provider", "model")
+
     list_filter = (
         ("bucket_date", admin.DateFieldListFilter),
         WorkspaceFilter,
@@ -151,16 +153,7 @@ def _keys(queryset) -> list[verify.BucketKey]:
 
 @admin.register(TaskUsageDaily)
 class TaskUsageDailyAdmin(BucketAdmin):
-    list_display = (
-        "bucket_date",
-        "workspace",
-        "runtime",
-        "provider",
-        "model",
-        *TOKEN_FIELDS,
-        "event_count",
-        "updated_at",
-    )
+    list_display = (*BucketAdmin.key_columns, *TOKEN_FIELDS, "event_count", "updated_at")
     ordering = ("-bucket_date", "workspace_id", "runtime_id", "provider", "model")
     actions = ("verify_selected", "queue_selected")
     change_list_template = "admin/usage_rollup/taskusagedaily/change_list.html"
@@ -208,15 +201,7 @@ class TaskUsageDailyAdmin(BucketAdmin):
 
 @admin.register(TaskUsageDailyDirty)
 class TaskUsageDailyDirtyAdmin(BucketAdmin):
-    list_display = (
-        "bucket_date",
-        "workspace",
-        "runtime",
-        "provider",
-        "model",
-        "enqueued_at",
-        "age",
-    )
+    list_display = (*BucketAdmin.key_columns, "enqueued_at", "age")
     ordering = ("enqueued_at",)
 
     def get_queryset(self, request):
@@ -258,7 +243,6 @@ class TaskUsageRollupStateAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": "Rollup state",
-            "state": current,
             "lines": lines,
             "level": health.worst(lines),
             "alert_seconds": alert_seconds,
@@ -380,20 +364,23 @@ class AgentRuntimeAdmin(UsageChartAdmin):
         return queries.runtime_usage(owner_id, since)
 
 
-@admin.register(Agent)
-class AgentAdmin(LargeTableAdmin):
-    list_display = ("name", "workspace")
+class InWorkspaceAdmin(LargeTableAdmin):
+    """A row of a workspace: its list joins the workspace, its form searches for one."""
+
     list_select_related = ("workspace",)
-    search_fields = ("name",)
     autocomplete_fields = ("workspace",)
+
+
+@admin.register(Agent)
+class AgentAdmin(InWorkspaceAdmin):
+    list_display = ("name", "workspace")
+    search_fields = ("name",)
 
 
 @admin.register(Issue)
-class IssueAdmin(LargeTableAdmin):
+class IssueAdmin(InWorkspaceAdmin):
     list_display = ("title", "workspace")
-    list_select_related = ("workspace",)
     search_fields = ("title",)
-    autocomplete_fields = ("workspace",)
 
 
 @admin.register(AgentTaskQueue)
