@@ -323,6 +323,19 @@ def test_the_daily_list_totals_the_filtered_rows(client, cursor, viewer, usage_w
     assert response.context["cl"].result_count == 3
 
 
+def test_the_daily_list_filters_by_a_range_of_bucket_dates(client, viewer, usage_world):
+    client.force_login(viewer)
+    url = reverse("admin:usage_rollup_taskusagedaily_changelist")
+    yesterday = YESTERDAY_NOON.date()
+
+    response = client.get(
+        url, {"bucket_date__gte": yesterday.isoformat(), "bucket_date__lt": TODAY.isoformat()}
+    )
+
+    assert {bucket.bucket_date for bucket in response.context["cl"].result_list} == {yesterday}
+    assert response.context["cl"].result_count == 2
+
+
 def test_the_daily_list_names_workspaces_and_runtimes(client, viewer, usage_world):
     client.force_login(viewer)
 
