@@ -12,6 +12,8 @@ USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python 
     unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
 USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds a backfill waits for the rollup's lock
     before it gives up, because another backfill or a long window holds it.
+USAGE_ROLLUP_LAG_ALERT_SECONDS (default 900): the lag at which the admin's health panel turns
+    red (amber from half of it).
 """
 
 import os
@@ -66,3 +68,8 @@ def tick_max_rows() -> int | None:
 def backfill_lock_timeout() -> float:
     """Seconds a backfill waits for the rollup's advisory lock before it gives up."""
     return _number("USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT", "10", float, 0.001)
+
+
+def lag_alert_seconds() -> float:
+    """The rollup's lag, in seconds, past which the admin's health panel shows it red."""
+    return _number("USAGE_ROLLUP_LAG_ALERT_SECONDS", "900", float, 1)

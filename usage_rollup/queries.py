@@ -350,3 +350,14 @@ def compare_reads(
     rollup_rows, rollup_seconds = best_of("rollup")
     raw_rows, raw_seconds = best_of("raw")
     return ReadComparison(rollup_rows, raw_rows, rollup_seconds, raw_seconds)
+
+
+def estimated_row_count(table: str, using: str = "default") -> int | None:
+    """The planner's estimate of a table's rows (pg_class.reltuples): free, unlike count(*) on a
+    large table, and close after each autovacuum or ANALYZE; None before the first ANALYZE."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)", [table]
+        )
+        row = cursor.fetchone()
+    return row[0] if row and row[0] >= 0 else None

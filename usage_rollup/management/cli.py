@@ -63,11 +63,6 @@ def utc_datetime(text: str) -> datetime.datetime:
     return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
 
 
-def counted(number: int, noun: str) -> str:
-    """`1 tick`, `3 ticks`: a count with its noun, for the commands' sentences."""
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
-
-
 @contextlib.contextmanager
 def command_errors(doing: str) -> Iterator[None]:
     """Turn the core's refusals and database errors into a one-line CommandError."""

@@ -76,6 +76,9 @@ class TaskUsageRollupState(models.Model):
         db_table = "task_usage_rollup_state"
         verbose_name = "rollup state"
         verbose_name_plural = "rollup state"
+        # The admin's rollup rows are read-only for everyone; running a tick or queueing buckets
+        # for recompute from the admin takes this permission.
+        permissions = [("operate_rollup", "Can run a rollup tick and queue buckets for recompute")]
         constraints = [
             models.CheckConstraint(condition=models.Q(id=1), name="task_usage_rollup_state_one_row")
         ]

@@ -5,10 +5,10 @@ import signal
 from django.core.management.base import BaseCommand, CommandError
 
 from usage_rollup import rollup
+from usage_rollup.health import counted
 from usage_rollup.management.cli import (
     add_database_argument,
     command_errors,
-    counted,
     positive_int,
     seconds,
     utc_datetime,

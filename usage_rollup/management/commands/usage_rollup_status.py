@@ -6,7 +6,8 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 
 from usage_rollup import rollup
-from usage_rollup.management.cli import add_database_argument, command_errors, counted, seconds
+from usage_rollup.health import status_lines
+from usage_rollup.management.cli import add_database_argument, command_errors, seconds
 
 
 def _jsonable(value):
@@ -15,10 +16,6 @@ def _jsonable(value):
     if isinstance(value, float) and math.isinf(value):
         return None  # the lag before the first tick: JSON has no Infinity
     return value
-
-
-def _when(value: datetime.datetime | None) -> str:
-    return value.isoformat(sep=" ", timespec="seconds") if value else "never"
 
 
 class Command(BaseCommand):
@@ -63,46 +60,6 @@ class Command(BaseCommand):
         self.stdout.write(json.dumps(fields, sort_keys=True))
 
     def _print_text(self, current: rollup.RollupState) -> None:
-        if current.watermark_at is None:
-            self.stdout.write(
-                self.style.WARNING("Watermark:   none, the rollup never ran (backfill, then tick)")
-            )
-        else:
-            self.stdout.write(
-                f"Watermark:   {_when(current.watermark_at)}, "
-                f"{current.lag_seconds:.1f} s behind the clock"
-            )
-        queue = f"Dirty queue: {counted(current.dirty_buckets, 'bucket')}"
-        if current.oldest_dirty_age_seconds is not None:
-            queue += f", the oldest queued {current.oldest_dirty_age_seconds:.1f} s ago"
-        self.stdout.write(queue)
-        last_run = f"Last run:    started {_when(current.last_run_started_at)}"
-        if current.last_run_seconds is not None:
-            last_run += f", took {current.last_run_seconds:.3f} s"
-        if current.last_run_rows is not None:
-            last_run += f", {current.last_run_rows:,} rollup rows changed"
-        self.stdout.write(last_run)
-        if current.last_error is None:
-            self.stdout.write(
-                f"Last error:  none ({counted(current.failed_runs, 'failed run')} in all)"
-            )
-        else:
-            self.stdout.write(
-                self.style.ERROR(
-                    f"Last error:  {current.last_error} at {_when(current.last_error_at)} "
-                    f"({counted(current.failed_runs, 'failed run')} in all)"
-                )
-            )
-        self.stdout.write(f"pg_cron:     {self._cron_line(current)}")
-
-    def _cron_line(self, current: rollup.RollupState) -> str:
-        if not current.pg_cron_installed:
-            return "not installed in this database (tick with manage.py rollup_usage --loop)"
-        if not current.cron_jobs:
-            return "installed, no job calls the rollup (run manage.py schedule_usage_rollup)"
-        return "; ".join(
-            f"job {job.jobid} {job.name!r} at {job.schedule!r}, "
-            f"{'active' if job.active else 'INACTIVE'}, last run "
-            + (f"{job.last_status} at {_when(job.last_started_at)}" if job.last_status else "none")
-            for job in current.cron_jobs
-        )
+        styles = {"ok": str, "warning": self.style.WARNING, "error": self.style.ERROR}
+        for line in status_lines(current):
+            self.stdout.write(styles[line.level](str(line)))

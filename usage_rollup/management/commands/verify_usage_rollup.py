@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from usage_rollup import verify
+from usage_rollup.health import counted
 from usage_rollup.management.cli import (
     add_database_argument,
     command_errors,
-    counted,
     positive_int,
     utc_date,
 )

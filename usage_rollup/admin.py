@@ -1,0 +1,402 @@
+"""The Django admin: the source tables to browse, the rollup read-only, its health, and actions.
+
+Adapters only: every action and view calls one function of the core (rollup, verify, queries,
+health, charts) and reports back with a message. The rollup's own rows are written by its SQL
+functions alone, so adding, changing and deleting them is refused to everyone, superusers too.
+"""
+
+import datetime
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import DatabaseError
+from django.db.models import DurationField, ExpressionWrapper, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Now
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from usage_rollup import charts, config, health, queries, rollup, verify
+from usage_rollup.models import (
+    Agent,
+    AgentRuntime,
+    AgentTaskQueue,
+    Issue,
+    TaskUsage,
+    TaskUsageDaily,
+    TaskUsageDailyDirty,
+    TaskUsageRollupState,
+    Workspace,
+)
+from usage_rollup.models.rollup import BUCKET_KEY, TOKEN_FIELDS
+
+OPERATE_PERMISSION = "usage_rollup.operate_rollup"
+DIFFERENCES_SHOWN = 5
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts an unfiltered large table from the planner's estimate instead of count(*), which
+    reads the whole table on every page view; filtered lists and small tables count exactly."""
+
+    exact_below = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        if not self.object_list.query.where:
+            estimate = queries.estimated_row_count(self.object_list.model._meta.db_table)
+            if estimate is not None and estimate >= self.exact_below:
+                return estimate
+        return super().count
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """A list over a table that may hold millions of rows: never count it whole."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+class ReadOnlyAdmin(LargeTableAdmin):
+    """Rows only the rollup's SQL functions write: viewable, never added, changed or deleted."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_operate_permission(self, request) -> bool:
+        return request.user.has_perm(OPERATE_PERMISSION)
+
+
+def _name_of(model, column: str) -> Subquery:
+    """The name of the row a plain uuid column points at, in the list's own query."""
+    return Subquery(model.objects.filter(pk=OuterRef(column)).values("name")[:1])
+
+
+class _NamedUUIDFilter(admin.SimpleListFilter):
+    """Filter a plain uuid column by the names of the rows it points at."""
+
+    model = None
+    column = ""
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in self.model.objects.values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        try:
+            return queryset.filter(**{self.column: uuid.UUID(self.value())})
+        except ValueError:
+            return queryset.none()
+
+
+class WorkspaceFilter(_NamedUUIDFilter):
+    title = "workspace"
+    parameter_name = "workspace"
+    model = Workspace
+    column = "workspace_id"
+
+
+class RuntimeFilter(_NamedUUIDFilter):
+    title = "runtime"
+    parameter_name = "runtime"
+    model = AgentRuntime
+    column = "runtime_id"
+
+
+class BucketAdmin(ReadOnlyAdmin):
+    """A table keyed by buckets: names for its uuids and filters by every key column."""
+
+    key_columns = ("bucket_date", "workspace", "runtime", "provider", "model")
+
+    list_filter = (
+        ("bucket_date", admin.DateFieldListFilter),
+        WorkspaceFilter,
+        RuntimeFilter,
+        "provider",
+        "model",
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                workspace_name=_name_of(Workspace, "workspace_id"),
+                runtime_name=_name_of(AgentRuntime, "runtime_id"),
+            )
+        )
+
+    @admin.display(description="workspace", ordering="workspace_name")
+    def workspace(self, bucket) -> str:
+        return bucket.workspace_name or f"{bucket.workspace_id} (deleted)"
+
+    @admin.display(description="runtime", ordering="runtime_name")
+    def runtime(self, bucket) -> str:
+        return bucket.runtime_name or f"{bucket.runtime_id} (deleted)"
+
+
+def _keys(queryset) -> list[verify.BucketKey]:
+    return [tuple(key) for key in queryset.values_list(*BUCKET_KEY)]
+
+
+@admin.register(TaskUsageDaily)
+class TaskUsageDailyAdmin(BucketAdmin):
+    list_display = (*BucketAdmin.key_columns, *TOKEN_FIELDS, "event_count", "updated_at")
+    ordering = ("-bucket_date", "workspace_id", "runtime_id", "provider", "model")
+    actions = ("verify_selected", "queue_selected")
+    change_list_template = "admin/usage_rollup/taskusagedaily/change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if "cl" in context:
+            # One aggregate over the rows the filters chose, shown above the list.
+            context["totals"] = context["cl"].queryset.aggregate(
+                **{field: Sum(field) for field in (*TOKEN_FIELDS, "event_count")}
+            )
+        return response
+
+    @admin.action(description="Verify the selected buckets against the raw rows")
+    def verify_selected(self, request, queryset):
+        keys = _keys(queryset)
+        found = verify.differences_of(keys)
+        if not found:
+            self.message_user(
+                request,
+                f"All {health.counted(len(keys), 'selected bucket')} equal their raw rows.",
+                messages.SUCCESS,
+            )
+            return
+        pending = sum(difference.pending for difference in found)
+        shown = "; ".join(difference.describe() for difference in found[:DIFFERENCES_SHOWN])
+        self.message_user(
+            request,
+            f"{len(found)} of {health.counted(len(keys), 'selected bucket')} differ from their "
+            f"raw rows ({pending} pending: the next tick recomputes them): {shown}",
+            messages.WARNING if pending < len(found) else messages.INFO,
+        )
+
+    @admin.action(description="Queue the selected buckets for recompute", permissions=["operate"])
+    def queue_selected(self, request, queryset):
+        queued = verify.queue_buckets(_keys(queryset))
+        self.message_user(
+            request,
+            f"Queued {health.counted(queued, 'bucket')}: the next tick recomputes "
+            f"{'it' if queued == 1 else 'them'} from the raw rows.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(TaskUsageDailyDirty)
+class TaskUsageDailyDirtyAdmin(BucketAdmin):
+    list_display = (*BucketAdmin.key_columns, "enqueued_at", "age")
+    ordering = ("enqueued_at",)
+
+    def get_queryset(self, request):
+        age = ExpressionWrapper(Now() - F("enqueued_at"), output_field=DurationField())
+        return super().get_queryset(request).annotate(age=age)
+
+    @admin.display(description="age", ordering="age")
+    def age(self, entry) -> str:
+        return str(datetime.timedelta(seconds=round(entry.age.total_seconds())))
+
+
+@admin.register(TaskUsageRollupState)
+class TaskUsageRollupStateAdmin(ReadOnlyAdmin):
+    """One page for the single state row: the health panel, the numbers `usage_rollup_status`
+    prints, and the button that runs a tick now. The list and the row's page both show it."""
+
+    def get_urls(self):
+        tick = self.admin_site.admin_view(require_POST(self.tick_view))
+        return [
+            path("tick/", tick, name="usage_rollup_taskusagerollupstate_tick"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        return self.state_view(request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied  # nothing here is edited by hand
+        return self.state_view(request)
+
+    def state_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        current = rollup.state()
+        alert_seconds = config.lag_alert_seconds()
+        lines = health.status_lines(current, alert_seconds)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Rollup state",
+            "lines": lines,
+            "level": health.worst(lines),
+            "alert_seconds": alert_seconds,
+            "can_operate": self.has_operate_permission(request),
+        }
+        return TemplateResponse(
+            request, "admin/usage_rollup/taskusagerollupstate/state.html", context
+        )
+
+    def tick_view(self, request):
+        if not self.has_operate_permission(request):
+            raise PermissionDenied
+        try:
+            result = rollup.tick(lag=datetime.timedelta(0))
+        except (rollup.RollupError, DatabaseError) as error:
+            self.message_user(
+                request, f"The tick failed: {rollup.error_summary(error)}", messages.ERROR
+            )
+        else:
+            if result.skipped:
+                self.message_user(
+                    request, "Skipped: another tick holds the rollup's lock.", messages.WARNING
+                )
+            elif result.failed:
+                self.message_user(request, f"The tick failed: {result.error}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Tick done: {health.counted(result.rows, 'rollup row')} changed, "
+                    f"{result.lag_seconds:.1f} s behind the clock.",
+                    messages.SUCCESS,
+                )
+        return HttpResponseRedirect(reverse("admin:usage_rollup_taskusagerollupstate_changelist"))
+
+
+class ChartDaysForm(forms.Form):
+    days = forms.IntegerField(min_value=1, max_value=365, required=False)
+
+
+class UsageChartAdmin(LargeTableAdmin):
+    """An owner of usage (runtime, workspace) with a chart of its daily tokens by model at
+    `<id>/usage-chart/?days=N`, read through the read path in the configured read mode."""
+
+    change_form_template = "admin/usage_rollup/change_form_with_chart.html"
+    default_days = 30
+
+    def read_usage(self, owner_id: uuid.UUID, since: datetime.date) -> list[dict]:
+        raise NotImplementedError
+
+    @property
+    def chart_url_name(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_usage_chart"
+
+    def get_urls(self):
+        chart = self.admin_site.admin_view(self.usage_chart_view)
+        return [
+            path("<path:object_id>/usage-chart/", chart, name=self.chart_url_name),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="usage")
+    def chart_link(self, owner) -> str:
+        url = reverse(f"admin:{self.chart_url_name}", args=[owner.pk])
+        return format_html('<a href="{}">chart</a>', url)
+
+    def usage_chart_view(self, request, object_id):
+        owner = self.get_object(request, object_id)
+        if owner is None:
+            raise Http404(f"No {self.opts.verbose_name} with id {object_id!r}")
+        if not self.has_view_permission(request, owner):
+            raise PermissionDenied
+        form = ChartDaysForm(request.GET)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": owner,
+            "title": f"Usage of {owner}",
+            "form": form,
+            "read_mode": config.read_mode(),
+        }
+        if not form.is_valid():
+            return TemplateResponse(
+                request, "admin/usage_rollup/usage_chart.html", context, status=400
+            )
+        days = form.cleaned_data["days"] or self.default_days
+        today = queries.utc_today()
+        since = today - datetime.timedelta(days=days - 1)
+        data = charts.daily_tokens(self.read_usage(owner.pk, since), since, today)
+        context.update(
+            days=days,
+            since=since,
+            until=today,
+            chart=charts.stacked_bars(data, f"Tokens per day of {owner}, {since} to {today}"),
+            model_totals=[(model, sum(values)) for model, values in data.by_model.items()],
+        )
+        return TemplateResponse(request, "admin/usage_rollup/usage_chart.html", context)
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(UsageChartAdmin):
+    list_display = ("name", "slug", "chart_link")
+    search_fields = ("name", "slug")
+    ordering = ("name",)
+
+    def read_usage(self, owner_id, since):
+        return queries.workspace_usage(owner_id, since)
+
+
+@admin.register(AgentRuntime)
+class AgentRuntimeAdmin(UsageChartAdmin):
+    list_display = ("name", "workspace", "provider", "chart_link")
+    list_select_related = ("workspace",)
+    list_filter = ("provider",)
+    search_fields = ("name",)
+    autocomplete_fields = ("workspace",)
+    ordering = ("name",)
+
+    def read_usage(self, owner_id, since):
+        return queries.runtime_usage(owner_id, since)
+
+
+class InWorkspaceAdmin(LargeTableAdmin):
+    """A row of a workspace: its list joins the workspace, its form searches for one."""
+
+    list_select_related = ("workspace",)
+    autocomplete_fields = ("workspace",)
+
+
+@admin.register(Agent)
+class AgentAdmin(InWorkspaceAdmin):
+    list_display = ("name", "workspace")
+    search_fields = ("name",)
+
+
+@admin.register(Issue)
+class IssueAdmin(InWorkspaceAdmin):
+    list_display = ("title", "workspace")
+    search_fields = ("title",)
+
+
+@admin.register(AgentTaskQueue)
+class AgentTaskQueueAdmin(LargeTableAdmin):
+    list_display = ("id", "agent", "issue", "runtime", "status", "created_at")
+    list_select_related = ("agent", "issue", "runtime")
+    list_filter = ("status",)
+    search_fields = ("=id",)
+    autocomplete_fields = ("agent", "issue", "runtime")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(TaskUsage)
+class TaskUsageAdmin(LargeTableAdmin):
+    list_display = ("task", "provider", "model", *TOKEN_FIELDS, "created_at", "updated_at")
+    list_select_related = ("task",)
+    raw_id_fields = ("task",)
+    readonly_fields = ("created_at", "updated_at")
+    ordering = ("-updated_at",)
