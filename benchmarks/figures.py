@@ -80,10 +80,6 @@ def days_for(rows: int) -> int:
     return max(1, round(rows / ROWS_PER_DAY))
 
 
-def _median_seconds(samples: list[float]) -> float:
-    return statistics.median(samples)
-
-
 def _timed(cursor, sql: str, params=None) -> float:
     started = time.perf_counter()
     cursor.execute(sql, params)
@@ -174,7 +170,7 @@ def tick_after_new_rows(cursor, repeats: Repeats) -> float:
         samples.append(_tick(cursor))
         cursor.execute("DELETE FROM agent_task_queue WHERE id = ANY(%s)", [tasks])
         _tick(cursor)
-    return _median_seconds(samples)
+    return statistics.median(samples)
 
 
 def tick_after_one_correction(cursor, runtime_id: uuid.UUID, repeats: Repeats) -> float:
@@ -194,7 +190,7 @@ def tick_after_one_correction(cursor, runtime_id: uuid.UUID, repeats: Repeats) -
             [runtime_id, offset],
         )
         samples.append(_tick(cursor))
-    return _median_seconds(samples)
+    return statistics.median(samples)
 
 
 def tick_after_issue_delete(cursor, repeats: Repeats) -> float:
@@ -205,7 +201,7 @@ def tick_after_issue_delete(cursor, repeats: Repeats) -> float:
         _tick(cursor)
         cursor.execute("DELETE FROM issue WHERE id = %s", [issue])
         samples.append(_tick(cursor))
-    return _median_seconds(samples)
+    return statistics.median(samples)
 
 
 def _change_share_of_yesterday(cursor) -> None:
@@ -240,7 +236,7 @@ def refresh_against_tick(cursor, repeats: Repeats) -> dict[str, float]:
             )
     finally:
         cursor.execute("DROP MATERIALIZED VIEW bench_usage_daily")
-    return {"tick_1pct_day": _median_seconds(ticks), "refresh_mv": _median_seconds(refreshes)}
+    return {"tick_1pct_day": statistics.median(ticks), "refresh_mv": statistics.median(refreshes)}
 
 
 def backfill_against_floor(cursor) -> dict[str, float]:
@@ -353,7 +349,7 @@ def _with_and_without_triggers(cursor, operation: Callable[[], float]) -> dict[s
                         cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
                 timings[kind].append(operation())
                 raise _RolledBack
-    return {kind: _median_seconds(samples) for kind, samples in timings.items()}
+    return {kind: statistics.median(samples) for kind, samples in timings.items()}
 
 
 class _RolledBack(Exception):

@@ -130,54 +130,65 @@ def _ratio_bar(this: str, that: str, text: str, passes: Callable[[float], bool],
     return bar
 
 
+def _read(days: int) -> tuple[Figure, Figure]:
+    raw, rollup = f"read_raw_{days}", f"read_rollup_{days}"
+    return (
+        Figure(f"read {days} d, raw", lambda m: m[raw], "s", plotted=True),
+        Figure(
+            f"read {days} d, rollup",
+            lambda m: m[rollup],
+            "s",
+            _vs(rollup, raw),
+            "x faster than raw",
+            _read_bar(days),
+            plotted=True,
+        ),
+    )
+
+
+def _flat(name: str, key: str) -> Figure:
+    """A cost that must not grow with history: its ratio is to the smallest size's."""
+    return Figure(
+        name, lambda m: m[key], "s", _growth(key), "x the smallest size", _flat_bar(key), True
+    )
+
+
+def _triggers(name: str, key: str) -> tuple[Figure, Figure]:
+    """An operation with the rollup's triggers disabled, and with them (at most 2x)."""
+    with_them, without = f"{key}_with", f"{key}_without"
+    return (
+        Figure(f"{name}, triggers off", lambda m: m[without], "s"),
+        Figure(
+            f"{name}, with triggers",
+            lambda m: m[with_them],
+            "s",
+            _over(with_them, without),
+            "x triggers off",
+            _ratio_bar(with_them, without, "<=2x", lambda r: r <= 2),
+        ),
+    )
+
+
+def _endpoint(mode: str, state: str = "", suffix: str = "") -> Figure:
+    """Requests per second of the endpoint in a read mode, against the raw mode's."""
+    key = f"endpoint_{mode}{suffix}"
+    if mode == "raw":
+        return Figure(f"endpoint req/s, raw{state}", lambda m: m[key], "/s")
+    return Figure(
+        f"endpoint req/s, {mode}{state}",
+        lambda m: m[key],
+        "/s",
+        _over(key, f"endpoint_raw{suffix}"),
+        "x raw",
+    )
+
+
 FIGURES = (
-    Figure("read 30 d, raw", lambda m: m["read_raw_30"], "s", plotted=True),
-    Figure(
-        "read 30 d, rollup",
-        lambda m: m["read_rollup_30"],
-        "s",
-        _vs("read_rollup_30", "read_raw_30"),
-        "x faster than raw",
-        _read_bar(30),
-        plotted=True,
-    ),
-    Figure("read 90 d, raw", lambda m: m["read_raw_90"], "s", plotted=True),
-    Figure(
-        "read 90 d, rollup",
-        lambda m: m["read_rollup_90"],
-        "s",
-        _vs("read_rollup_90", "read_raw_90"),
-        "x faster than raw",
-        _read_bar(90),
-        plotted=True,
-    ),
-    Figure(
-        "tick after 1,000 new rows",
-        lambda m: m["tick_new_rows"],
-        "s",
-        _growth("tick_new_rows"),
-        "x the smallest size",
-        _flat_bar("tick_new_rows"),
-        plotted=True,
-    ),
-    Figure(
-        "tick after 1 corrected row",
-        lambda m: m["tick_correction"],
-        "s",
-        _growth("tick_correction"),
-        "x the smallest size",
-        _flat_bar("tick_correction"),
-        plotted=True,
-    ),
-    Figure(
-        f"tick after deleting a {figures.ISSUE_DAYS}-day issue",
-        lambda m: m["tick_issue_delete"],
-        "s",
-        _growth("tick_issue_delete"),
-        "x the smallest size",
-        _flat_bar("tick_issue_delete"),
-        plotted=True,
-    ),
+    *_read(30),
+    *_read(90),
+    _flat("tick after 1,000 new rows", "tick_new_rows"),
+    _flat("tick after 1 corrected row", "tick_correction"),
+    _flat(f"tick after deleting a {figures.ISSUE_DAYS}-day issue", "tick_issue_delete"),
     Figure(
         "INSERT ... SELECT ... GROUP BY (floor)", lambda m: m["backfill_floor"], "s", plotted=True
     ),
@@ -211,24 +222,8 @@ FIGURES = (
         "x the plain rate",
         _ratio_bar("insert_rollup", "insert_plain", ">=0.95x", lambda r: r >= 0.95),
     ),
-    Figure("delete an issue, triggers off", lambda m: m["delete_issue_without"], "s"),
-    Figure(
-        "delete an issue, with triggers",
-        lambda m: m["delete_issue_with"],
-        "s",
-        _over("delete_issue_with", "delete_issue_without"),
-        "x triggers off",
-        _ratio_bar("delete_issue_with", "delete_issue_without", "<=2x", lambda r: r <= 2),
-    ),
-    Figure("reassign tasks, triggers off", lambda m: m["reassign_without"], "s"),
-    Figure(
-        "reassign tasks, with triggers",
-        lambda m: m["reassign_with"],
-        "s",
-        _over("reassign_with", "reassign_without"),
-        "x triggers off",
-        _ratio_bar("reassign_with", "reassign_without", "<=2x", lambda r: r <= 2),
-    ),
+    *_triggers("delete an issue", "delete_issue"),
+    *_triggers("reassign tasks", "reassign"),
     Figure(
         "read 90 d, realtime",
         lambda m: m["read_realtime_90"],
@@ -243,28 +238,8 @@ FIGURES = (
         _vs("read_realtime_90_pending", "read_raw_90_pending"),
         "x faster than raw",
     ),
-    Figure("endpoint req/s, raw", lambda m: m["endpoint_raw"], "/s"),
-    Figure(
-        "endpoint req/s, rollup",
-        lambda m: m["endpoint_rollup"],
-        "/s",
-        _over("endpoint_rollup", "endpoint_raw"),
-        "x raw",
-    ),
-    Figure(
-        "endpoint req/s, realtime",
-        lambda m: m["endpoint_realtime"],
-        "/s",
-        _over("endpoint_realtime", "endpoint_raw"),
-        "x raw",
-    ),
-    Figure(
-        "endpoint req/s, realtime, rows pending",
-        lambda m: m["endpoint_realtime_pending"],
-        "/s",
-        _over("endpoint_realtime_pending", "endpoint_raw_pending"),
-        "x raw",
-    ),
+    *(_endpoint(mode) for mode in ("raw", "rollup", "realtime")),
+    _endpoint("realtime", ", rows pending", "_pending"),
 )
 
 
