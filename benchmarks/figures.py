@@ -63,7 +63,7 @@ class Repeats:
     reads: int = 20
     ticks: int = 9
     refreshes: int = 3
-    requests: int = 300
+    requests: int = 100
     clients: int = 4
     inserts_per_client: int = 1_000
     bulk_tasks: int = 10_000
@@ -184,8 +184,8 @@ def tick_after_one_correction(cursor, runtime_id: uuid.UUID, repeats: Repeats) -
              WHERE id = (SELECT tu.id FROM task_usage tu
                            JOIN agent_task_queue t ON t.id = tu.task_id
                           WHERE t.runtime_id = %s
-                            AND tu.created_at < now() - interval '7 days'
-                          ORDER BY tu.created_at DESC OFFSET %s LIMIT 1)
+                            AND task_usage_utc_day(tu.created_at) = task_usage_utc_day(now()) - 7
+                          ORDER BY tu.id OFFSET %s LIMIT 1)
             """,
             [runtime_id, offset],
         )
