@@ -304,6 +304,7 @@ def plot(results: dict[int, Measured], path: Path) -> None:
 
     sizes = sorted(results)
     fig, axes = pyplot.subplots(figsize=(10, 6.5))
+    axes.set_prop_cycle(color=pyplot.get_cmap("tab20").colors)  # a colour per figure
     for figure in FIGURES:
         if figure.plotted:
             seconds = [figure.value(results[size]) for size in sizes]
