@@ -74,12 +74,20 @@ def _stamp_sql(stamp: str | None) -> str:
 
 
 def add_workspace(conn, choose):
-    conn.execute("INSERT INTO workspace (name, slug) VALUES ('w', gen_random_uuid()::text)")
+    # Ids come from the chooser, never the database: the rows are picked in id order, and the
+    # state machine must pick the same rows when hypothesis replays the same draws.
+    workspace = choose.new_id()
+    conn.execute(
+        "INSERT INTO workspace (id, name, slug) VALUES (%s, 'w', %s)", [workspace, str(workspace)]
+    )
 
 
 def add_runtime(conn, choose):
     if (workspace := _one(conn, choose, "workspace")) is not None:
-        conn.execute("INSERT INTO agent_runtime (workspace_id, name) VALUES (%s, 'r')", [workspace])
+        conn.execute(
+            "INSERT INTO agent_runtime (id, workspace_id, name) VALUES (%s, %s, 'r')",
+            [choose.new_id(), workspace],
+        )
 
 
 def add_agent(conn, choose):
