@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.run import FIGURES
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,3 +31,19 @@ def test_the_read_modes_benchmark_runs_small_and_only_the_rollup_lags_pending_wr
     assert row("50 rows + 1 reassign", "raw").endswith(" yes")
     assert row("50 rows + 1 reassign", "realtime").endswith(" yes")
     assert row("50 rows + 1 reassign", "rollup").endswith(" no (stale)")
+
+
+@pytest.mark.bench_smoke
+def test_the_benchmark_command_runs_small_and_prints_every_figure_with_its_bar(tmp_path):
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)]
+    command += ["--db-prefix", "usage_bench_smoke"]
+
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout
+    for figure in FIGURES:
+        assert f"\n{figure.name}" in printed
+    for bar in (">=100x at 1M: not run", "<=3x the floor", ">=0.95x", "<=2x"):
+        assert bar in printed
+    assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")

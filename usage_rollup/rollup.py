@@ -468,21 +468,32 @@ def plan_backfill(
     return [Slice(lo, hi, rows) for lo, hi, rows in zip(bounds, ends, counts, strict=True)], stamp
 
 
-# Every bucket of the slice's days, as the raw rows make them and as the rollup has them (a bucket
-# whose rows are gone must be deleted), is queued and recomputed by a queue-only window in the
-# same transaction: the window is the one code that writes buckets. No other window can drain
-# these rows in between, since the backfill holds the rollup's lock.
+# One bucket of every (day, provider, model) slice of the slice's days, as the raw rows make them
+# and as the rollup has them (a bucket whose rows are gone must be deleted), is queued; a
+# queue-only window in the same transaction recomputes each queued bucket's whole slice
+# (rollup_task_usage_daily_window.v2.sql), so the window stays the one code that writes buckets
+# and history is joined to tasks once, by the window, not a second time to name every bucket. No
+# other window can drain these rows in between, since the backfill holds the rollup's lock.
 _QUEUE_SLICE = """
 INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
-SELECT task_usage_utc_day(tu.created_at), a.workspace_id, t.runtime_id, tu.provider, tu.model
-  FROM task_usage tu
-  JOIN agent_task_queue t ON t.id = tu.task_id
-  JOIN agent a ON a.id = t.agent_id
- WHERE task_usage_utc_day(tu.created_at) >= %(start)s
-   AND task_usage_utc_day(tu.created_at) < %(end)s
-   AND t.runtime_id IS NOT NULL
+SELECT s.bucket_date, b.workspace_id, b.runtime_id, s.provider, s.model
+  FROM (SELECT DISTINCT task_usage_utc_day(created_at) AS bucket_date, provider, model
+          FROM task_usage
+         WHERE task_usage_utc_day(created_at) >= %(start)s
+           AND task_usage_utc_day(created_at) < %(end)s) AS s
+ CROSS JOIN LATERAL (
+       SELECT a.workspace_id, t.runtime_id
+         FROM task_usage tu
+         JOIN agent_task_queue t ON t.id = tu.task_id
+         JOIN agent a ON a.id = t.agent_id
+        WHERE task_usage_utc_day(tu.created_at) = s.bucket_date
+          AND tu.provider = s.provider
+          AND tu.model = s.model
+          AND t.runtime_id IS NOT NULL
+        LIMIT 1) AS b
 UNION
-SELECT bucket_date, workspace_id, runtime_id, provider, model
+SELECT DISTINCT ON (bucket_date, provider, model)
+       bucket_date, workspace_id, runtime_id, provider, model
   FROM task_usage_daily
  WHERE bucket_date >= %(start)s AND bucket_date < %(end)s
 """

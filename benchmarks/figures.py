@@ -1,0 +1,467 @@
+"""Every figure of the benchmark, measured on one history in one database: one size of
+`python -m benchmarks`, which runs this module once per size, each in its own process (Django is
+set up on one database per process), and reads the figures it prints as JSON on its last line.
+
+    python -m benchmarks.figures --rows 100000 --db-name usage_bench_100k
+
+Times are wall clock of the SQL statement, measured in one session; the median of several
+repetitions where the operation can be repeated (see Repeats). Every change a figure makes to the
+history is taken back (or rolled back) and rolled up, so the database can be reused by the next
+run while it still holds exactly --rows usage rows.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from benchmarks import read_modes
+
+# A steady daily rate at every size: a larger history is a longer one (10M rows: 3,650 days).
+ROWS_PER_DAY = 2_740
+# The issue whose delete the tick after a delete recomputes: its usage spans this many days.
+ISSUE_DAYS = 30
+ISSUE_TASKS = 100
+NEW_ROWS = 1_000
+CHANGED_SHARE_OF_A_DAY = 0.01
+
+# The rollup's pgtrigger triggers live on these tables; DISABLE TRIGGER USER leaves the
+# foreign keys' own triggers (the cascades) firing.
+TRIGGER_TABLES = ("task_usage", "agent_task_queue", "agent")
+
+# Day of a usage row the way the rollup's bucket has it, and the raw aggregate (the oracle's).
+AGGREGATE = """
+    SELECT task_usage_utc_day(tu.created_at) AS bucket_date, a.workspace_id, t.runtime_id,
+           tu.provider, tu.model,
+           sum(tu.input_tokens)::bigint AS input_tokens,
+           sum(tu.output_tokens)::bigint AS output_tokens,
+           sum(tu.cache_read_tokens)::bigint AS cache_read_tokens,
+           sum(tu.cache_write_tokens)::bigint AS cache_write_tokens,
+           count(*)::bigint AS event_count
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE t.runtime_id IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5
+"""
+KEY = "bucket_date, workspace_id, runtime_id, provider, model"
+TOTALS = "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, event_count"
+
+TICK = "SELECT rollup_task_usage_daily(interval '0 seconds')"
+
+
+@dataclasses.dataclass(frozen=True)
+class Repeats:
+    """How many times each figure is measured, and how big its operations are."""
+
+    reads: int = 20
+    ticks: int = 9
+    refreshes: int = 3
+    requests: int = 100
+    clients: int = 4
+    inserts_per_client: int = 1_000
+    bulk_tasks: int = 10_000
+
+    @classmethod
+    def smoke(cls) -> "Repeats":
+        return cls(
+            reads=3, ticks=2, refreshes=1, requests=20, inserts_per_client=50, bulk_tasks=200
+        )
+
+
+def days_for(rows: int) -> int:
+    """The days a history of `rows` usage rows spans at the steady daily rate."""
+    return max(1, round(rows / ROWS_PER_DAY))
+
+
+def _timed(cursor, sql: str, params=None) -> float:
+    started = time.perf_counter()
+    cursor.execute(sql, params)
+    return time.perf_counter() - started
+
+
+def _tick(cursor) -> float:
+    """One tick of the entry point with no lag, in its own transaction; its wall time."""
+    return _timed(cursor, TICK)
+
+
+def _parents(cursor) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    cursor.execute("SELECT id FROM agent ORDER BY name")
+    agents = [row[0] for row in cursor.fetchall()]
+    cursor.execute("SELECT id FROM agent_runtime ORDER BY name")
+    return agents, [row[0] for row in cursor.fetchall()]
+
+
+def add_tasks(cursor, tasks: int, days: int, issue: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """`tasks` new tasks spread over agents, runtimes and the last `days` days, one usage row
+    each (models in turn), committed with the caller's transaction; their ids."""
+    from usage_rollup import synthetic
+
+    agents, runtimes = _parents(cursor)
+    cursor.execute(
+        """
+        WITH task AS (
+            INSERT INTO agent_task_queue (agent_id, issue_id, runtime_id, status, created_at)
+            SELECT (%(agents)s::uuid[])[1 + g %% cardinality(%(agents)s::uuid[])], %(issue)s,
+                   (%(runtimes)s::uuid[])[1 + (g * 7) %% cardinality(%(runtimes)s::uuid[])],
+                   'done',
+                   now() - (g %% %(days)s) * interval '1 day' - random() * interval '1 hour'
+              FROM generate_series(1, %(tasks)s) AS g
+            RETURNING id, created_at
+        )
+        INSERT INTO task_usage (task_id, provider, model, input_tokens, output_tokens,
+                                created_at)
+        SELECT task.id, m.provider, m.model, 1000, 100, task.created_at
+          FROM (SELECT id, created_at, row_number() OVER () AS n FROM task) AS task
+          JOIN unnest(%(providers)s::text[], %(models)s::text[]) WITH ORDINALITY
+               AS m(provider, model, i) ON m.i = 1 + task.n %% cardinality(%(models)s::text[])
+        RETURNING task_id
+        """,
+        {
+            "agents": agents,
+            "runtimes": runtimes,
+            "issue": issue,
+            "days": days,
+            "tasks": tasks,
+            "providers": [provider for provider, _ in synthetic.MODELS],
+            "models": [model for _, model in synthetic.MODELS],
+        },
+    )
+    return [row[0] for row in cursor.fetchall()]
+
+
+def add_issue(cursor, tasks: int, days: int) -> uuid.UUID:
+    """A new issue with `tasks` tasks (one usage row each) over the last `days` days."""
+    cursor.execute(
+        """
+        INSERT INTO issue (workspace_id, title)
+        SELECT workspace_id, 'Benchmark issue' FROM agent ORDER BY name LIMIT 1
+        RETURNING id
+        """
+    )
+    (issue,) = cursor.fetchone()
+    add_tasks(cursor, tasks, days, issue)
+    return issue
+
+
+@contextlib.contextmanager
+def _bench_issue(cursor, tasks: int, days: int) -> Iterator[uuid.UUID]:
+    """An issue that exists, rolled up, while the block runs, and is gone (and rolled up) after."""
+    issue = add_issue(cursor, tasks, days)
+    _tick(cursor)
+    try:
+        yield issue
+    finally:
+        cursor.execute("DELETE FROM issue WHERE id = %s", [issue])
+        _tick(cursor)
+
+
+def tick_after_new_rows(cursor, repeats: Repeats) -> float:
+    """A tick after NEW_ROWS fresh usage rows of today, with fresh rows each time."""
+    samples = []
+    for _ in range(repeats.ticks):
+        tasks = add_tasks(cursor, NEW_ROWS, days=1)
+        samples.append(_tick(cursor))
+        cursor.execute("DELETE FROM agent_task_queue WHERE id = ANY(%s)", [tasks])
+        _tick(cursor)
+    return statistics.median(samples)
+
+
+def tick_after_one_correction(cursor, runtime_id: uuid.UUID, repeats: Repeats) -> float:
+    """A tick after one corrected row of the busiest runtime, a week old (a different row each
+    time; the correction stamps updated_at and leaves the tokens as they were)."""
+    samples = []
+    for offset in range(repeats.ticks):
+        cursor.execute(
+            """
+            UPDATE task_usage SET input_tokens = input_tokens
+             WHERE id = (SELECT tu.id FROM task_usage tu
+                           JOIN agent_task_queue t ON t.id = tu.task_id
+                          WHERE t.runtime_id = %s
+                            AND task_usage_utc_day(tu.created_at) = task_usage_utc_day(now()) - 7
+                          ORDER BY tu.id OFFSET %s LIMIT 1)
+            """,
+            [runtime_id, offset],
+        )
+        samples.append(_tick(cursor))
+    return statistics.median(samples)
+
+
+def tick_after_issue_delete(cursor, repeats: Repeats) -> float:
+    """A tick after deleting an issue whose usage spans ISSUE_DAYS days (a new issue each time)."""
+    samples = []
+    for _ in range(repeats.ticks):
+        issue = add_issue(cursor, ISSUE_TASKS, ISSUE_DAYS)
+        _tick(cursor)
+        cursor.execute("DELETE FROM issue WHERE id = %s", [issue])
+        samples.append(_tick(cursor))
+    return statistics.median(samples)
+
+
+def _change_share_of_yesterday(cursor) -> None:
+    cursor.execute(
+        """
+        UPDATE task_usage SET input_tokens = input_tokens
+         WHERE id IN (SELECT id FROM task_usage
+                       WHERE task_usage_utc_day(created_at) = task_usage_utc_day(now()) - 1
+                       ORDER BY random()
+                       LIMIT greatest(1, %s * (SELECT count(*) FROM task_usage
+                                  WHERE task_usage_utc_day(created_at)
+                                        = task_usage_utc_day(now()) - 1)))
+        """,
+        [CHANGED_SHARE_OF_A_DAY],
+    )
+
+
+def refresh_against_tick(cursor, repeats: Repeats) -> dict[str, float]:
+    """After 1% of yesterday's rows changed: a tick, and REFRESH MATERIALIZED VIEW CONCURRENTLY
+    of the same aggregate (with the unique index CONCURRENTLY needs)."""
+    cursor.execute("DROP MATERIALIZED VIEW IF EXISTS bench_usage_daily")
+    cursor.execute(f"CREATE MATERIALIZED VIEW bench_usage_daily AS {AGGREGATE}")
+    cursor.execute(f"CREATE UNIQUE INDEX ON bench_usage_daily ({KEY})")
+    cursor.execute("ANALYZE bench_usage_daily")
+    ticks, refreshes = [], []
+    try:
+        for _ in range(repeats.refreshes):
+            _change_share_of_yesterday(cursor)
+            ticks.append(_tick(cursor))
+            refreshes.append(
+                _timed(cursor, "REFRESH MATERIALIZED VIEW CONCURRENTLY bench_usage_daily")
+            )
+    finally:
+        cursor.execute("DROP MATERIALIZED VIEW bench_usage_daily")
+    return {"tick_1pct_day": statistics.median(ticks), "refresh_mv": statistics.median(refreshes)}
+
+
+def backfill_against_floor(cursor) -> dict[str, float]:
+    """The full backfill from an empty rollup, and one INSERT ... SELECT ... GROUP BY of the same
+    aggregate into a copy of task_usage_daily (the best of two: the floor)."""
+    from usage_rollup import rollup
+
+    floors = []
+    for _ in range(2):
+        cursor.execute("DROP TABLE IF EXISTS bench_floor")
+        cursor.execute("CREATE TABLE bench_floor (LIKE task_usage_daily INCLUDING ALL)")
+        floors.append(
+            _timed(
+                cursor,
+                f"INSERT INTO bench_floor ({KEY}, {TOTALS}, updated_at) "
+                f"SELECT {KEY}, {TOTALS}, now() FROM ({AGGREGATE}) AS raw",
+            )
+        )
+        cursor.execute("DROP TABLE bench_floor")
+    cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty")
+    started = time.perf_counter()
+    rollup.backfill()
+    return {"backfill": time.perf_counter() - started, "backfill_floor": min(floors)}
+
+
+# A copy of task_usage, its rows included (an index of a million rows costs more to insert into
+# than an empty one), with what any table of usage has (primary key, the unique key of a row, the
+# foreign key to its task) but neither the rollup's two indexes nor its triggers.
+_PLAIN_USAGE = """
+DROP TABLE IF EXISTS bench_plain_usage;
+CREATE TABLE bench_plain_usage (LIKE task_usage INCLUDING DEFAULTS);
+INSERT INTO bench_plain_usage SELECT * FROM task_usage;
+ALTER TABLE bench_plain_usage
+    ADD PRIMARY KEY (id),
+    ADD UNIQUE (task_id, provider, model),
+    ADD FOREIGN KEY (task_id) REFERENCES agent_task_queue (id) ON DELETE CASCADE;
+ANALYZE bench_plain_usage;
+"""
+
+_INSERT_USAGE = """
+INSERT INTO {table} (task_id, provider, model, input_tokens, output_tokens)
+VALUES (%s, 'bench', %s, 1000, 100)
+"""
+
+
+def _insert_rate(database_url: str, table: str, tasks: list, repeats: Repeats, run: int) -> float:
+    """Usage rows per second that `repeats.clients` sessions insert into `table`, each row in its
+    own transaction (as agents report usage), every session on its own connection."""
+    import psycopg
+
+    statement = _INSERT_USAGE.format(table=table)
+    ready = threading.Barrier(repeats.clients + 1)
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                ready.wait()
+                for i in range(repeats.inserts_per_client):
+                    task = tasks[(n * 7919 + i * 104729) % len(tasks)]
+                    conn.execute(statement, [task, f"bench-{run}-{n}-{i}"])
+        except BaseException as error:  # reported by the caller, not lost in the thread
+            errors.append(error)
+            ready.abort()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(repeats.clients)]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return repeats.clients * repeats.inserts_per_client / seconds
+
+
+def insert_throughput(cursor, database_url: str, repeats: Repeats) -> dict[str, float]:
+    """Insert rates into task_usage and into its plain copy, in alternating rounds (median)."""
+    cursor.execute(_PLAIN_USAGE)
+    cursor.execute("SELECT id FROM agent_task_queue ORDER BY id LIMIT 5000")
+    tasks = [row[0] for row in cursor.fetchall()]
+    rates: dict[str, list[float]] = {"insert_plain": [], "insert_rollup": []}
+    try:
+        for run in range(3):
+            for figure, table in (
+                ("insert_plain", "bench_plain_usage"),
+                ("insert_rollup", "task_usage"),
+            ):
+                rates[figure].append(_insert_rate(database_url, table, tasks, repeats, run))
+    finally:
+        cursor.execute("DROP TABLE bench_plain_usage")
+        cursor.execute("DELETE FROM task_usage WHERE provider = 'bench'")
+        _tick(cursor)
+    return {figure: statistics.median(samples) for figure, samples in rates.items()}
+
+
+def _with_and_without_triggers(cursor, operation: Callable[[], float]) -> dict[str, float]:
+    """The operation's time with the rollup's triggers and with them disabled, each in a
+    transaction that is rolled back (the median of three, alternating)."""
+    from django.db import transaction
+
+    timings: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(3):
+        for kind in ("without", "with"):
+            with contextlib.suppress(_RolledBack), transaction.atomic():
+                if kind == "without":
+                    for table in TRIGGER_TABLES:
+                        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+                timings[kind].append(operation())
+                raise _RolledBack
+    return {kind: statistics.median(samples) for kind, samples in timings.items()}
+
+
+class _RolledBack(Exception):
+    """Raised to roll a measured transaction back."""
+
+
+def bulk_changes(cursor, repeats: Repeats) -> dict[str, float]:
+    """Deleting an issue of `bulk_tasks` usage rows, and moving its `bulk_tasks` tasks to
+    another runtime, with and without the rollup's triggers."""
+    _, runtimes = _parents(cursor)
+    figures = {}
+    with _bench_issue(cursor, repeats.bulk_tasks, ISSUE_DAYS) as issue:
+        cursor.execute(
+            "UPDATE agent_task_queue SET runtime_id = %s WHERE issue_id = %s", [runtimes[0], issue]
+        )
+        _tick(cursor)
+        deleted = _with_and_without_triggers(
+            cursor, lambda: _timed(cursor, "DELETE FROM issue WHERE id = %s", [issue])
+        )
+        moved = _with_and_without_triggers(
+            cursor,
+            lambda: _timed(
+                cursor,
+                "UPDATE agent_task_queue SET runtime_id = %s WHERE issue_id = %s",
+                [runtimes[1], issue],
+            ),
+        )
+    for kind in ("with", "without"):
+        figures[f"delete_issue_{kind}"] = deleted[kind]
+        figures[f"reassign_{kind}"] = moved[kind]
+    return figures
+
+
+def reads_and_endpoint(runtime_id: uuid.UUID, database_url: str, repeats: Repeats) -> dict:
+    """The read modes' latency (30 and 90 days) and the endpoint's requests per second, with
+    nothing pending and with fresh writes not rolled up (benchmarks/read_modes.py)."""
+    args = argparse.Namespace(
+        repeat=repeats.reads, requests=repeats.requests, concurrency=repeats.clients
+    )
+    cookie = read_modes.session_cookie()
+    path = f"/api/runtimes/{runtime_id}/usage?days={read_modes.ENDPOINT_DAYS}"
+    figures = {}
+    with contextlib.ExitStack() as servers:
+        ports = {
+            mode: servers.enter_context(read_modes.serve(mode, database_url, 2, cookie, path))
+            for mode in read_modes.MODES
+        }
+        states = {"": None, "_pending": NEW_ROWS}
+        for suffix, pending_rows in states.items():
+            pending = pending_rows and read_modes.add_pending_writes(runtime_id, pending_rows)
+            try:
+                results = read_modes.measure_modes(runtime_id, ports, path, cookie, args)
+            finally:
+                if pending:
+                    read_modes.take_back(pending)
+            for mode, result in results.items():
+                for days, latency in result.latency.items():
+                    figures[f"read_{mode}_{days}{suffix}"] = latency.median_ms / 1000
+                figures[f"endpoint_{mode}{suffix}"] = result.throughput.per_second
+    return figures
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Build or reuse the history of `args.rows` rows and measure every figure on it."""
+    database_url = read_modes.bench_database_url(args.db_name)
+    read_modes.setup_django(database_url)
+    from django.core.management import call_command
+    from django.db import connection
+
+    from usage_rollup import synthetic
+
+    repeats = Repeats.smoke() if args.smoke else Repeats()
+    if args.fresh:
+        call_command("migrate", verbosity=0)
+        synthetic.reset_all()  # prepare_history finds no rows and writes the history anew
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    runtime_id = read_modes.prepare_history(args.rows, days_for(args.rows), say)
+    figures: dict = {"rows": args.rows, "days": days_for(args.rows)}
+    with connection.cursor() as cursor:
+        steps = [
+            (
+                "ticks",
+                lambda: {
+                    "tick_new_rows": tick_after_new_rows(cursor, repeats),
+                    "tick_correction": tick_after_one_correction(cursor, runtime_id, repeats),
+                    "tick_issue_delete": tick_after_issue_delete(cursor, repeats),
+                },
+            ),
+            ("refresh", lambda: refresh_against_tick(cursor, repeats)),
+            ("writes", lambda: insert_throughput(cursor, database_url, repeats)),
+            ("bulk", lambda: bulk_changes(cursor, repeats)),
+            ("reads", lambda: reads_and_endpoint(runtime_id, database_url, repeats)),
+            ("backfill", lambda: backfill_against_floor(cursor)),
+        ]
+        for name, step in steps:
+            say(f"  {args.rows:,} rows: {name}...")
+            figures.update(step())
+    return figures
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, required=True, help="usage rows in the history")
+    parser.add_argument("--db-name", required=True, help="the size's own database")
+    parser.add_argument("--fresh", action="store_true", help="generate the history anew")
+    parser.add_argument("--smoke", action="store_true", help="few repetitions, small operations")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    print(json.dumps(measure(parse_args(argv)), default=str))
+
+
+if __name__ == "__main__":
+    main()
