@@ -10,6 +10,9 @@ from tests.oracle import assert_rollup_matches_oracle
 
 DAY = "2026-03-10 12:00+00"
 
+# The rollup's advisory lock as pg_locks shows it (usage_rollup.rollup.ROLLUP_LOCK_KEY).
+ROLLUP_LOCK = "locktype = 'advisory' AND classid = 1970434924 AND objid = 1"
+
 
 @dataclasses.dataclass(frozen=True)
 class World:
@@ -97,8 +100,5 @@ def watermark(conn: psycopg.Connection):
 
 def rollup_locks_held(conn: psycopg.Connection) -> int:
     return conn.execute(
-        """
-        SELECT count(*) FROM pg_locks
-         WHERE locktype = 'advisory' AND classid = 1970434924 AND objid = 1 AND granted
-        """
+        f"SELECT count(*) FROM pg_locks WHERE {ROLLUP_LOCK} AND granted"
     ).fetchone()[0]

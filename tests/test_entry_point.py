@@ -8,18 +8,13 @@ import psycopg
 import pytest
 from django.db import connection
 
+from tests.committed import rollup_locks_held, tick
 from tests.oracle import assert_rollup_matches_oracle, rollup_buckets
-
-ROLLUP_LOCK = "locktype = 'advisory' AND classid = 1970434924 AND objid = 1"
 
 
 def _state(conn) -> dict:
     cur = conn.execute("SELECT * FROM task_usage_rollup_state WHERE id = 1")
     return dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
-
-
-def _tick(conn, lag: str = "0 seconds"):
-    return conn.execute("SELECT rollup_task_usage_daily(%s::interval)", [lag]).fetchone()[0]
 
 
 def _world_with_one_task(conn) -> tuple[uuid.UUID, uuid.UUID]:
@@ -42,12 +37,12 @@ def _world_with_one_task(conn) -> tuple[uuid.UUID, uuid.UUID]:
 
 def test_a_concurrent_tick_returns_zero_at_once_and_writes_nothing(session):
     first, second = session(autocommit=False), session()
-    _tick(second)  # a committed first run, so the state row exists
-    _tick(first)  # holds the lock until it commits
+    tick(second)  # a committed first run, so the state row exists
+    tick(first)  # holds the lock until it commits
     before = _state(second)
     second.execute("SET lock_timeout = '1s'")  # a tick that waited would fail instead of pass
 
-    assert _tick(second) == 0
+    assert tick(second) == 0
 
     assert _state(second) == before
     first.commit()
@@ -55,16 +50,15 @@ def test_a_concurrent_tick_returns_zero_at_once_and_writes_nothing(session):
 
 def test_the_lock_is_released_with_the_transaction(session):
     ticker, observer = session(autocommit=False), session()
-    _tick(ticker)
-    held = f"SELECT count(*) FROM pg_locks WHERE {ROLLUP_LOCK}"
-    assert observer.execute(held).fetchone()[0] == 1
+    tick(ticker)
+    assert rollup_locks_held(observer) == 1
     ticker.commit()
-    assert observer.execute(held).fetchone()[0] == 0
+    assert rollup_locks_held(observer) == 0
 
 
 def test_a_timed_out_tick_keeps_its_error_moves_nothing_and_leaks_no_lock(session):
     writer, blocker, ticker = session(), session(autocommit=False), session()
-    _tick(ticker)
+    tick(ticker)
     _, job = _world_with_one_task(writer)
     writer.execute("INSERT INTO task_usage (task_id, model) VALUES (%s, 'opus')", [job])
     before = _state(ticker)
@@ -72,24 +66,24 @@ def test_a_timed_out_tick_keeps_its_error_moves_nothing_and_leaks_no_lock(sessio
     blocker.execute("LOCK TABLE task_usage_daily IN EXCLUSIVE MODE")
     ticker.execute("SET statement_timeout = '300ms'")
 
-    assert _tick(ticker) is None
+    assert tick(ticker) is None
 
     after = _state(ticker)
     assert "statement timeout" in after["last_error"]
     assert after["watermark_at"] == before["watermark_at"]
     assert after["failed_runs"] == before["failed_runs"] + 1
     assert after["last_run_finished_at"] > after["last_run_started_at"]
-    assert ticker.execute(f"SELECT count(*) FROM pg_locks WHERE {ROLLUP_LOCK}").fetchone()[0] == 0
+    assert rollup_locks_held(ticker) == 0
 
     blocker.rollback()
     ticker.execute("RESET statement_timeout")
-    assert _tick(ticker) > 0
+    assert tick(ticker) > 0
     assert _state(ticker)["last_error"] is None
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)
 
 
-def test_no_committed_row_is_missed_when_its_transaction_outlives_a_zero_lag_tick(session):
+def test_no_committed_row_is_missed_when_its_transaction_outlives_a_zero_lagtick(session):
     setup, writer, ticker = session(), session(autocommit=False), session()
     _, job = _world_with_one_task(setup)
     writer.execute(
@@ -97,11 +91,11 @@ def test_no_committed_row_is_missed_when_its_transaction_outlives_a_zero_lag_tic
     )
     writer_started = writer.execute("SELECT now()").fetchone()[0]
 
-    _tick(ticker)
+    tick(ticker)
     assert _state(ticker)["watermark_at"] <= writer_started  # held back by the open writer
 
     writer.commit()
-    _tick(ticker)
+    tick(ticker)
     with connection.cursor() as cursor:
         assert [value[0] for value in rollup_buckets(cursor).values()] == [7]
         assert_rollup_matches_oracle(cursor)
@@ -116,7 +110,7 @@ def test_buckets_are_utc_days_whatever_the_sessions_time_zone(session, zone):
             "INSERT INTO task_usage (task_id, model, created_at) VALUES (%s, %s, %s)",
             [job, model, at],
         )
-    _tick(writer)
+    tick(writer)
 
     days = dict(writer.execute("SELECT model, bucket_date FROM task_usage_daily").fetchall())
     assert days == {"late": datetime.date(2026, 1, 1), "early": datetime.date(2026, 1, 2)}
@@ -137,7 +131,7 @@ def test_a_long_gap_is_caught_up_in_bounded_steps(session):
 
     rolled_up = []
     for _ in range(4):
-        _tick(conn)
+        tick(conn)
         rolled_up.append(conn.execute("SELECT count(*) FROM task_usage_daily").fetchone()[0])
 
     assert rolled_up == [2, 4, 5, 5]
@@ -221,7 +215,7 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
         """
     )
     writer.execute("ANALYZE task_usage, agent_task_queue, agent")
-    _tick(ticker)  # the first tick rolls up all history and sets the watermark
+    tick(ticker)  # the first tick rolls up all history and sets the watermark
     slice_rows = writer.execute(
         """
         WITH corrected AS (
@@ -242,7 +236,7 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
         _flush_statistics(conn)
     before = _reads(observer)
 
-    assert _tick(ticker) == 1
+    assert tick(ticker) == 1
 
     _flush_statistics(ticker)
     after = _reads(observer)

@@ -12,10 +12,8 @@ import pytest
 from django.db import connections
 
 from tests.blocking import in_background, poll, settle, wait_until_blocked
-from tests.committed import assert_exact, build, queue_depth, tick, watermark
+from tests.committed import ROLLUP_LOCK, assert_exact, build, queue_depth, tick, watermark
 from usage_rollup import rollup
-
-ROLLUP_LOCK = "locktype = 'advisory' AND classid = 1970434924 AND objid = 1"
 
 
 def test_an_invalidation_committed_while_a_tick_recomputes_waits_for_the_next_tick(session):
