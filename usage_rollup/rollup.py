@@ -410,6 +410,25 @@ def _months_before(day: datetime.date, months: int) -> datetime.date:
     return datetime.date(year, month + 1, min(day.day, last_day))
 
 
+_HISTORY_BOUNDS = """
+SELECT least((SELECT min(task_usage_utc_day(created_at)) FROM task_usage),
+             (SELECT min(bucket_date) FROM task_usage_daily)),
+       greatest((SELECT max(task_usage_utc_day(created_at)) FROM task_usage),
+                (SELECT max(bucket_date) FROM task_usage_daily))
+"""
+
+
+def history_bounds(using: str = "default") -> tuple[datetime.date | None, datetime.date | None]:
+    """The first and last day that has raw usage or a rollup row.
+
+    Each bound is one probe of an index: the day index on task_usage, the bucket key (which
+    starts with bucket_date) on task_usage_daily.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(_HISTORY_BOUNDS)
+        return cursor.fetchone()
+
+
 def plan_backfill(
     unit: str = "month", using: str = "default", months_back: int | None = None
 ) -> tuple[list[Slice], datetime.datetime]:
@@ -427,23 +446,17 @@ def plan_backfill(
         raise ValueError(f"months back must be at least 1, not {months_back}")
     require_installed(using)
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT least(clock_timestamp(), task_usage_rollup_horizon())")
-        (stamp,) = cursor.fetchone()
+        cursor.execute(
+            """
+            SELECT least(clock_timestamp(), task_usage_rollup_horizon()),
+                   (clock_timestamp() AT TIME ZONE 'UTC')::date
+            """
+        )
+        stamp, today = cursor.fetchone()
         # The bounds are read after the stamp, in a later snapshot: a writer that was open when
         # the stamp was taken and has committed since is seen here, so its rows' days are
         # inside the slices. (A writer still open then stamps its rows at or after the stamp.)
-        # Each bound is one probe of an index: the day index on task_usage, the bucket key
-        # (which starts with bucket_date) on task_usage_daily.
-        cursor.execute(
-            """
-            SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date,
-                   least((SELECT min(task_usage_utc_day(created_at)) FROM task_usage),
-                         (SELECT min(bucket_date) FROM task_usage_daily)),
-                   greatest((SELECT max(task_usage_utc_day(created_at)) FROM task_usage),
-                            (SELECT max(bucket_date) FROM task_usage_daily))
-            """
-        )
-        today, first, last = cursor.fetchone()
+        first, last = history_bounds(using)
         if months_back is not None and first is not None:
             first = max(first, _months_before(today, months_back))
         if first is None or first > last:

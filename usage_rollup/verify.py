@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 
 from django.db import connections, transaction
 
-from usage_rollup.rollup import require_installed
+from usage_rollup.rollup import history_bounds, require_installed
 
 BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
 Totals = tuple[int, int, int, int, int]
@@ -67,13 +67,6 @@ SELECT bucket_date, workspace_id, runtime_id, provider, model, raw.totals, rolle
   FROM raw FULL JOIN rolled USING (bucket_date, workspace_id, runtime_id, provider, model) AS d
  WHERE raw.totals IS DISTINCT FROM rolled.totals
  ORDER BY bucket_date, workspace_id, runtime_id, provider, model
-"""
-
-_HISTORY_BOUNDS = """
-SELECT least((SELECT min(task_usage_utc_day(created_at)) FROM task_usage),
-             (SELECT min(bucket_date) FROM task_usage_daily)),
-       greatest((SELECT max(task_usage_utc_day(created_at)) FROM task_usage),
-                (SELECT max(bucket_date) FROM task_usage_daily))
 """
 
 _QUEUE = """
@@ -163,13 +156,6 @@ def queue_buckets(keys: Iterable[BucketKey], using: str = "default") -> int:
         with connections[using].cursor() as cursor:
             cursor.execute(_QUEUE, [list(column) for column in zip(*keys, strict=True)])
     return len(keys)
-
-
-def history_bounds(using: str = "default") -> tuple[datetime.date | None, datetime.date | None]:
-    """The first and last day that has raw usage or a rollup row."""
-    with connections[using].cursor() as cursor:
-        cursor.execute(_HISTORY_BOUNDS)
-        return cursor.fetchone()
 
 
 def _day_slices(
