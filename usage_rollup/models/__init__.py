@@ -1,4 +1,9 @@
-from usage_rollup.models.rollup import TaskUsageDaily, TaskUsageDailyDirty, TaskUsageRollupState
+from usage_rollup.models.rollup import (
+    TaskUsageDaily,
+    TaskUsageDailyDirty,
+    TaskUsageDailySetAside,
+    TaskUsageRollupState,
+)
 from usage_rollup.models.source import (
     Agent,
     AgentRuntime,
@@ -16,6 +21,7 @@ __all__ = [
     "TaskUsage",
     "TaskUsageDaily",
     "TaskUsageDailyDirty",
+    "TaskUsageDailySetAside",
     "TaskUsageRollupState",
     "Workspace",
 ]

@@ -49,15 +49,40 @@ class TaskUsageDaily(BucketKey):
 
 
 class TaskUsageDailyDirty(BucketKey):
-    """A bucket to recompute. Append-only: writers never update or dedupe rows here, so a tick
-    deletes exactly the rows whose writers had committed, and never waits on or loses one."""
+    """A bucket to recompute. Writers never update rows here: a writer whose bucket is already
+    queued by a committed row locks that row FOR SHARE instead of adding another, and a tick
+    drains only rows nobody holds (SKIP LOCKED), so the queue holds about one row per dirty
+    bucket and a tick never waits on or loses a writer's invalidation
+    (usage_rollup/sql/task_usage_daily_enqueue.v1.sql)."""
 
     enqueued_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:
         db_table = "task_usage_daily_dirty"
         verbose_name = "dirty bucket"
-        indexes = [models.Index(fields=["enqueued_at"], name="usage_dirty_enqueued_idx")]
+        indexes = [
+            models.Index(fields=["enqueued_at"], name="usage_dirty_enqueued_idx"),
+            # A writer finds the committed row that already queues its bucket.
+            models.Index(fields=BUCKET_KEY, name="usage_dirty_bucket_idx"),
+        ]
+
+
+class TaskUsageDailySetAside(BucketKey):
+    """A bucket the rollup cannot compute (its sums overflow bigint): named here, left out of
+    task_usage_daily, retried by every tick, removed once it computes. Every other bucket keeps
+    rolling up meanwhile."""
+
+    error = models.TextField()
+    first_failed_at = models.DateTimeField(db_default=TransactionNow())
+    last_failed_at = models.DateTimeField(db_default=TransactionNow())
+    attempts = models.BigIntegerField(default=1, db_default=1)
+
+    class Meta:
+        db_table = "task_usage_daily_set_aside"
+        verbose_name = "set-aside bucket"
+        constraints = [
+            models.UniqueConstraint(fields=BUCKET_KEY, name="task_usage_daily_set_aside_key"),
+        ]
 
 
 class TaskUsageRollupState(models.Model):
@@ -71,6 +96,24 @@ class TaskUsageRollupState(models.Model):
     last_error = models.TextField(null=True)  # noqa: DJ001 -- NULL is "no error", set by SQL
     last_error_at = models.DateTimeField(null=True)
     failed_runs = models.BigIntegerField(default=0, db_default=0)
+    # The oldest transaction still running when the last successful tick began
+    # (pg_snapshot_xmin, as a number): after the clock steps back, the rows of this and later
+    # transactions are the ones whose updated_at may lie behind the watermark.
+    watermark_xmin = models.BigIntegerField(null=True)
+    # The last time a tick found the watermark ahead of the database clock, by how much, and how
+    # often that happened; the tick recovers (rollup_task_usage_daily.v2.sql).
+    watermark_ahead_at = models.DateTimeField(null=True)
+    watermark_ahead_seconds = models.FloatField(null=True)
+    clock_steps_back = models.BigIntegerField(default=0, db_default=0)
+    # The latest backfill: who runs it, its lease (ticks skip while it is live), its progress.
+    # Started and not finished is an unfinished backfill, reported until one completes.
+    backfill_owner = models.UUIDField(null=True)
+    backfill_started_at = models.DateTimeField(null=True)
+    backfill_heartbeat_at = models.DateTimeField(null=True)
+    backfill_lease_until = models.DateTimeField(null=True)
+    backfill_finished_at = models.DateTimeField(null=True)
+    backfill_slices_total = models.IntegerField(null=True)
+    backfill_slices_done = models.IntegerField(null=True)
 
     class Meta:
         db_table = "task_usage_rollup_state"
