@@ -7,6 +7,8 @@ import uuid
 import psycopg
 
 from tests.oracle import assert_rollup_matches_oracle
+from usage_rollup import triggers
+from usage_rollup.models import TaskUsage
 
 DAY = "2026-03-10 12:00+00"
 
@@ -102,3 +104,11 @@ def rollup_locks_held(conn: psycopg.Connection) -> int:
     return conn.execute(
         f"SELECT count(*) FROM pg_locks WHERE {ROLLUP_LOCK} AND granted"
     ).fetchone()[0]
+
+
+def keep_client_updated_at(conn: psycopg.Connection) -> None:
+    """Let `conn` insert usage with an updated_at of its own, as a row written back then: the
+    insert trigger that stamps the database clock is ignored in this session (pgtrigger's
+    own switch, pgtrigger.ignore)."""
+    pgid = triggers.usage_inserted.get_pgid(TaskUsage)
+    conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + pgid + "}"])

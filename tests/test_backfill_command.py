@@ -3,6 +3,7 @@ lock, then the watermark; a dry run, a refused partial run, an interrupted run a
 
 import datetime
 import io
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -48,8 +49,8 @@ def test_backfill_rolls_up_history_in_monthly_slices_and_stamps_the_watermark(cu
 
     out, err = _backfill("--database", "default")
 
-    assert "Backfill done: 4 slices, 3 rollup rows changed" in out  # January to April
-    assert "slice 4/4" in err and "3.00/3.00" in err
+    assert "Backfill done: 3 slices, 3 rollup rows changed" in out  # March has no rows
+    assert "slice 3/3" in err and "3.00/3.00" in err
     assert_rollup_matches_oracle(cursor)
     assert _watermark(cursor) >= before
 
@@ -64,7 +65,7 @@ def test_slices_follow_the_bucket_day_even_when_all_rows_share_one_updated_at(cu
     assert out.splitlines()[:3] == [
         "2025-01-01 .. 2025-02-01             1 rows",
         "2025-02-01 .. 2025-03-01             1 rows",
-        "2025-03-01 .. 2025-03-11             1 rows",
+        "2025-03-01 .. 2025-04-01             1 rows",
     ]
     _backfill()
     assert_rollup_matches_oracle(cursor)
@@ -79,7 +80,22 @@ def test_a_week_slice_cuts_history_by_week(cursor):
 
     assert out.splitlines()[:2] == [
         "2025-01-06 .. 2025-01-13             1 rows",
-        "2025-01-13 .. 2025-01-14             1 rows",
+        "2025-01-13 .. 2025-01-20             1 rows",
+    ]
+
+
+def test_slices_without_rows_are_not_walked(cursor):
+    task = _task()
+    for year in (2001, 2025, 2198):  # a stray row at each end of the accepted range
+        world.usage(task, model=f"y{year}", at=datetime.datetime(year, 5, 10, tzinfo=UTC))
+
+    out, _ = _backfill("--dry-run")
+
+    assert out.splitlines() == [
+        "2001-05-01 .. 2001-06-01             1 rows",
+        "2025-05-01 .. 2025-06-01             1 rows",
+        "2198-05-01 .. 2198-06-01             1 rows",
+        "Dry run: 3 slices, 3 usage rows; nothing was written.",
     ]
 
 
@@ -198,18 +214,54 @@ def test_a_tick_during_the_backfill_skips_instead_of_racing_it(session, monkeypa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_backfill_gives_up_while_the_lock_stays_taken(session, settings):
+def test_a_backfill_gives_up_while_another_session_keeps_the_rollups_lock(session, settings):
     _history([1])
-    other = session()
-    other.execute("SELECT pg_advisory_lock(1970434924, 1)")
+    other = session(autocommit=False)
+    other.execute("SELECT pg_advisory_xact_lock(1970434924, 1)")  # a long window, say
     settings.USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT = 0.2
 
-    with pytest.raises(CommandError, match="another backfill or window has held the rollup's lock"):
+    with pytest.raises(CommandError, match="another session has held the rollup's lock for 0.2 s"):
         _backfill()
 
     with connection.cursor() as cursor:
         assert rollup_buckets(cursor) == {}
         assert _watermark(cursor) is None
+        cursor.execute("SELECT task_usage_rollup_backfill_running()")
+        assert cursor.fetchone() == (False,)  # it gave its lease up
+
+
+def _lease_held_elsewhere(conn, lease: str) -> None:
+    conn.execute(
+        "SELECT rollup_task_usage_daily_backfill_begin(gen_random_uuid(), 13, %s::interval)",
+        [lease],
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_backfill_is_refused_while_another_holds_its_lease(session):
+    _history([1])
+    _lease_held_elsewhere(session(), "1 hour")
+
+    with pytest.raises(CommandError, match="another backfill is running: started .* 0 of 13"):
+        _backfill()
+
+    with connection.cursor() as cursor:
+        assert rollup_buckets(cursor) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ticks_skip_while_a_backfill_holds_its_lease_and_resume_when_it_runs_out(session):
+    _history([1])
+    _lease_held_elsewhere(session(), "1 second")
+
+    skipped = rollup.tick(datetime.timedelta(0))
+    time.sleep(1.1)  # the backfill died: nobody renews its lease
+    ticked = rollup.tick(datetime.timedelta(0))
+
+    assert skipped.skipped and skipped.skip_reason == rollup.SKIPPED_FOR_BACKFILL
+    assert not ticked.skipped and not ticked.failed
+    with connection.cursor() as cursor:
+        assert_rollup_matches_oracle(cursor)
 
 
 def test_the_watermark_never_moves_back(cursor):

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tests.committed import rollup_locks_held, tick
+from tests.committed import keep_client_updated_at, rollup_locks_held, tick
 from tests.oracle import assert_rollup_matches_oracle, rollup_buckets
 
 
@@ -150,7 +150,10 @@ def test_the_lag_is_infinite_before_the_first_tick_and_small_after(cursor):
 @pytest.mark.parametrize(
     "call, message",
     [
-        ("SELECT rollup_task_usage_daily('-1 second')", "non-negative"),
+        ("SELECT rollup_task_usage_daily('-1 second')", "ahead of the clock"),
+        # Not below zero as an interval, yet now() minus it lies a day or more ahead.
+        ("SELECT rollup_task_usage_daily('-1 mon +27 days')", "ahead of the clock"),
+        ("SELECT rollup_task_usage_daily('1000000000000 seconds')", "outside the calendar"),
         ("SELECT rollup_task_usage_daily_window('2026-02-01', '2026-01-01')", "after it ends"),
         ("SELECT rollup_task_usage_daily_window(NULL, '2026-01-01')", "must not be null"),
     ],
@@ -204,6 +207,7 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
         """,
         {"busy": busy, "quiet": quiet},
     )
+    keep_client_updated_at(writer)  # history, written back then
     writer.execute(
         """
         INSERT INTO task_usage (task_id, model, input_tokens, created_at, updated_at)

@@ -17,11 +17,11 @@ from tests.committed import (
     watermark,
 )
 
-# Where the tick is held, and the lock a blocker takes to hold it there.
+# Where the tick is held, and the lock a blocker takes to hold it there. (The drain skips locked
+# queue rows, so only a table lock holds it.)
 PHASES = {
-    "draining the queue": "SELECT 1 FROM task_usage_daily_dirty LIMIT 1 FOR UPDATE",
+    "draining the queue": "LOCK TABLE task_usage_daily_dirty IN EXCLUSIVE MODE",
     "writing the rollup": "LOCK TABLE task_usage_daily IN EXCLUSIVE MODE",
-    "recording the run": "SELECT 1 FROM task_usage_rollup_state FOR UPDATE",
 }
 
 FAULTS = {
@@ -60,10 +60,6 @@ def test_a_tick_interrupted_at_any_phase_changes_nothing_and_the_next_converges(
         setup.execute("SELECT pg_cancel_backend(%s)", [pid])
     elif fault == "pg_terminate_backend":
         setup.execute("SELECT pg_terminate_backend(%s)", [pid])
-    if phase == "recording the run" and fault != "pg_terminate_backend":
-        # Interrupted while recording its result, the tick records its error instead, which
-        # waits for the same row: let it.
-        wait_until_blocked(setup, pid, unless_done=running)
     blocker.rollback()
 
     if fault == "pg_terminate_backend":
@@ -82,3 +78,45 @@ def test_a_tick_interrupted_at_any_phase_changes_nothing_and_the_next_converges(
     tick(setup)
     assert_exact(setup)
     assert _state(setup)[0] is None
+
+
+@pytest.mark.parametrize("fault", ["statement timeout", "pg_cancel_backend"])
+def test_a_tick_cancelled_while_another_session_holds_the_state_row_returns_at_once(session, fault):
+    setup, blocker, ticker = session(), session(autocommit=False), session()
+    build(setup)
+    before = _state(setup)
+    pid = ticker.info.backend_pid
+    if fault == "statement timeout":
+        ticker.execute("SET statement_timeout = '400ms'")
+    blocker.execute("SELECT 1 FROM task_usage_rollup_state FOR UPDATE")
+
+    running = in_background(ticker, "SELECT rollup_task_usage_daily('0 seconds')")
+    wait_until_blocked(setup, pid)  # it waits for the state row, before any work
+    if fault == "pg_cancel_backend":
+        setup.execute("SELECT pg_cancel_backend(%s)", [pid])
+
+    # One cancel is enough: recording the error never waits for the row (v1 waited for it with
+    # no timeout left, holding the rollup's lock). The row is held, so nothing is recorded.
+    assert settle(running, timeout=5) == (None,)
+    assert rollup_locks_held(setup) == 0
+    blocker.rollback()
+    assert _state(setup) == before
+    tick(setup)
+    assert_exact(setup)
+
+
+def test_a_tick_cancelled_by_the_callers_1ms_statement_timeout_is_recorded(session):
+    setup, ticker = session(), session()
+    build(setup)
+    failures = _state(setup)[1]
+    tick(ticker)  # compiled in this session, so the timeout lands in the tick's own work
+    ticker.execute("SET statement_timeout = '1ms'")
+
+    result = tick(ticker)
+
+    assert result is None
+    ticker.execute("RESET statement_timeout")
+    last_error, failed_runs, _ = _state(setup)
+    assert "statement timeout" in last_error
+    assert failed_runs == failures + 1
+    assert rollup_locks_held(setup) == 0

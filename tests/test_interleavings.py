@@ -34,22 +34,77 @@ def test_an_invalidation_committed_while_a_tick_recomputes_waits_for_the_next_ti
     assert_exact(setup)
 
 
-def test_an_invalidation_committed_while_a_tick_drains_the_queue_is_not_drained(session):
-    setup, writer, blocker, ticker = session(), session(), session(autocommit=False), session()
+def test_a_queue_row_somebody_holds_is_skipped_by_the_drain_never_waited_for(session):
+    setup, blocker, ticker = session(), session(autocommit=False), session()
     world = build(setup)
     setup.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t2])
-    blocker.execute("SELECT 1 FROM task_usage_daily_dirty LIMIT 1 FOR UPDATE")
-    running = in_background(ticker, "SELECT rollup_task_usage_daily('0 seconds')")
-    wait_until_blocked(setup, ticker.info.backend_pid)  # its drain waits for the locked row
+    setup.execute("UPDATE agent_task_queue SET runtime_id = %s WHERE id = %s", [world.r2, world.t1])
+    held = blocker.execute(
+        "SELECT id FROM task_usage_daily_dirty ORDER BY id LIMIT 1 FOR SHARE"
+    ).fetchone()[0]
 
-    writer.execute(
-        "UPDATE agent_task_queue SET runtime_id = %s WHERE id = %s", [world.r2, world.t1]
+    tick(ticker)  # returns at once: the drain skips the held row
+
+    assert [row for (row,) in setup.execute("SELECT id FROM task_usage_daily_dirty")] == [held]
+    blocker.rollback()
+    tick(setup)
+    assert queue_depth(setup) == 0
+    assert_exact(setup)
+
+
+def test_a_writer_relying_on_a_committed_queue_row_holds_it_across_a_tick(session):
+    setup, writer, ticker = session(), session(autocommit=False), session()
+    world = build(setup)
+    # A committed queue row names t1's haiku bucket on r1 ...
+    setup.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
+    setup.execute(
+        "INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
+        " VALUES (%s, 'haiku', 3, '2026-03-11 12:00+00')",
+        [world.t1],
     )
+    (queued,) = setup.execute("SELECT count(*) FROM task_usage_daily_dirty").fetchone()
+    assert queued == 1
+    # ... and an open writer removes usage from that same bucket: it adds no row of its own.
+    writer.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
+    assert queue_depth(setup) == 1
+
+    tick(ticker)  # recomputes without the writer's delete, which is not committed yet
+
+    assert queue_depth(setup) == 1  # so the row the writer relies on stays
+    writer.commit()
+    tick(setup)
+    assert queue_depth(setup) == 0
+    assert_exact(setup)
+
+
+def test_a_writer_waits_for_a_tick_that_drained_its_bucket_then_queues_it_anew(session):
+    setup, writer, blocker, ticker = (
+        session(),
+        session(autocommit=False),
+        session(autocommit=False),
+        session(),
+    )
+    world = build(setup)
+    setup.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
+    setup.execute(
+        "INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
+        " VALUES (%s, 'haiku', 3, '2026-03-11 12:00+00')",
+        [world.t1],
+    )
+    blocker.execute("LOCK TABLE task_usage_daily IN EXCLUSIVE MODE")
+    running = in_background(ticker, "SELECT rollup_task_usage_daily('0 seconds')")
+    wait_until_blocked(setup, ticker.info.backend_pid)  # it has drained the row; it waits to write
+
+    deleting = in_background(
+        writer, "DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1]
+    )
+    wait_until_blocked(setup, writer.info.backend_pid)  # on the row the tick is deleting
     blocker.rollback()
     settle(running)
+    settle(deleting)
+    writer.commit()
 
-    # The drain deleted only what its snapshot saw: the reassignment, committed after it, stays.
-    assert queue_depth(setup) == 4
+    assert queue_depth(setup) == 1  # added anew once the tick's delete had committed
     tick(setup)
     assert_exact(setup)
 
@@ -67,13 +122,13 @@ def test_a_tick_during_a_backfill_returns_zero_and_writes_nothing(session):
     setup, blocker, ticker = session(), session(autocommit=False), session()
     world = build(setup)
     setup.execute("UPDATE agent_task_queue SET runtime_id = %s WHERE id = %s", [world.r2, world.t1])
-    state_before = setup.execute("SELECT * FROM task_usage_rollup_state").fetchall()
     blocker.execute("LOCK TABLE task_usage_daily IN EXCLUSIVE MODE")
     errors = []
     backfill = threading.Thread(target=_django_backfill, args=(errors,))
     backfill.start()
     holder = poll(setup, f"SELECT pid FROM pg_locks WHERE {ROLLUP_LOCK} AND granted")
-    wait_until_blocked(setup, holder)  # the backfill holds the lock and waits to write
+    wait_until_blocked(setup, holder)  # a slice holds the lock and waits to write
+    state_before = setup.execute("SELECT * FROM task_usage_rollup_state").fetchall()
 
     assert tick(ticker) == 0
     assert setup.execute("SELECT * FROM task_usage_rollup_state").fetchall() == state_before
@@ -89,11 +144,15 @@ def test_a_backfill_waits_for_a_tick_in_progress_then_runs(session):
     setup, ticker = session(), session(autocommit=False)
     world = build(setup)
     setup.execute("UPDATE agent_task_queue SET runtime_id = %s WHERE id = %s", [world.r2, world.t1])
-    tick(ticker)  # holds the rollup's lock until it commits
+    tick(ticker)  # holds the rollup's lock and its state row until it commits
     errors = []
     backfill = threading.Thread(target=_django_backfill, args=(errors,))
     backfill.start()
-    waiting = poll(setup, f"SELECT pid FROM pg_locks WHERE {ROLLUP_LOCK} AND NOT granted")
+    waiting = poll(
+        setup,
+        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE '%rollup_task_usage_daily_backfill_%'",
+    )
     wait_until_blocked(setup, waiting)
 
     ticker.commit()

@@ -158,12 +158,35 @@ def test_the_database_stamps_updated_at_on_insert_and_on_every_update(cursor, hi
     assert cursor.fetchone() == (True,)
 
 
-def test_inserting_usage_fires_no_trigger(cursor):
+def _trigger_function_calls(cursor, name: str) -> int:
+    cursor.execute(
+        "SELECT coalesce(pg_stat_get_xact_function_calls(p.oid), 0) FROM pg_proc p "
+        "JOIN pg_trigger t ON t.tgfoid = p.oid WHERE t.tgname LIKE %s",
+        [f"pgtrigger_{name}_%"],
+    )
+    return cursor.fetchone()[0]
+
+
+def test_inserting_usage_with_the_default_updated_at_calls_no_trigger_function(cursor):
+    cursor.execute("SET LOCAL track_functions = 'pl'")
+    job = world.task(world.agent(world.workspace()), None)
+
+    cursor.execute("INSERT INTO task_usage (task_id, model) VALUES (%s, 'opus')", [job.id])
+
+    assert _trigger_function_calls(cursor, "task_usage_inserted") == 0
+
+
+def test_a_client_sent_updated_at_is_stamped_with_the_database_clock_on_insert(cursor):
+    job = world.task(world.agent(world.workspace()), None)
+
     cursor.execute(
         """
-        SELECT tgname FROM pg_trigger
-         WHERE tgrelid = 'task_usage'::regclass AND NOT tgisinternal
-           AND tgtype & 4 <> 0  -- TRIGGER_TYPE_INSERT
-        """
+        INSERT INTO task_usage (task_id, model, updated_at)
+        VALUES (%s, 'opus', now() - interval '1 hour'), (%s, 'haiku', '2100-01-01'),
+               (%s, 'sonnet', NULL)
+        RETURNING updated_at = now()
+        """,
+        [job.id] * 3,
     )
-    assert cursor.fetchall() == []
+
+    assert cursor.fetchall() == [(True,)] * 3

@@ -3,6 +3,8 @@
 import datetime
 import itertools
 
+import pgtrigger
+
 from usage_rollup.models import (
     Agent,
     AgentRuntime,
@@ -43,8 +45,10 @@ def usage(
     at: datetime.datetime | None = None,
     **tokens: int,
 ) -> TaskUsage:
-    """A usage row; `at` sets created_at (and updated_at, as for a row written back then)."""
+    """A usage row; `at` sets created_at (and updated_at, as for a row written back then: the
+    insert trigger that stamps a client's updated_at with the clock is ignored for it)."""
     fields = {"task": of_task, "provider": provider, "model": model, **tokens}
-    if at is not None:
-        fields.update(created_at=at, updated_at=at)
-    return TaskUsage.objects.create(**fields)
+    if at is None:
+        return TaskUsage.objects.create(**fields)
+    with pgtrigger.ignore("usage_rollup.TaskUsage:task_usage_inserted"):
+        return TaskUsage.objects.create(**fields, created_at=at, updated_at=at)

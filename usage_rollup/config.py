@@ -10,8 +10,12 @@ USAGE_DAILY_ROLLUP_ENABLED (default "false"): without a read mode, "true" serves
     rollup, anything else from the raw table.
 USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python reads at most;
     unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
-USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds a backfill waits for the rollup's lock
-    before it gives up, because another backfill or a long window holds it.
+USAGE_ROLLUP_TICK_MAX_BUCKETS (default unset): queue entries a tick run from Python drains at
+    most; unset leaves the database's own usage_rollup.tick_max_buckets (10000 unless set there).
+USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT (default 10): seconds each step of a backfill waits for the
+    rollup's lock before it gives up, because a long tick or window holds it.
+USAGE_ROLLUP_BACKFILL_LEASE_SECONDS (default 120): how long a backfill's lease lasts past its
+    latest slice; ticks skip while it is live, and resume this long after a backfill died.
 USAGE_ROLLUP_LAG_ALERT_SECONDS (default 900): the lag at which the admin's health panel turns
     red (amber from half of it).
 """
@@ -63,6 +67,18 @@ def tick_max_rows() -> int | None:
     if not _setting_or_env("USAGE_ROLLUP_TICK_MAX_ROWS", "").strip():
         return None
     return _number("USAGE_ROLLUP_TICK_MAX_ROWS", "", int, 1)
+
+
+def tick_max_buckets() -> int | None:
+    """Queue entries one tick drains at most, or None to keep the database's setting."""
+    if not _setting_or_env("USAGE_ROLLUP_TICK_MAX_BUCKETS", "").strip():
+        return None
+    return _number("USAGE_ROLLUP_TICK_MAX_BUCKETS", "", int, 1)
+
+
+def backfill_lease_seconds() -> float:
+    """Seconds a backfill's lease lasts past its latest slice (ticks skip while it is live)."""
+    return _number("USAGE_ROLLUP_BACKFILL_LEASE_SECONDS", "120", float, 0.001)
 
 
 def backfill_lock_timeout() -> float:

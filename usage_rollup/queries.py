@@ -74,9 +74,10 @@ _ROLLUP_DAILY = """
 # chosen; so a row stamped below W - 1 second had committed when a window last recomputed its
 # bucket. Since that recompute, a bucket can only have changed through (a) a change queued in
 # task_usage_daily_dirty (deletes, reassignments, agent moves, key changes, TRUNCATE: whatever
-# leaves updated_at alone), or (b) a row now stamped at or above W - 1 second (inserts and
-# corrections, found by the updated_at index). A window drains only queue rows whose changes its
-# later recompute sees, so (a) stays visible until the bucket is recomputed.
+# leaves updated_at alone) or set aside in task_usage_daily_set_aside (a sum out of bigint's
+# range, which the rollup cannot hold), or (b) a row now stamped at or above W - 1 second
+# (inserts and corrections, found by the updated_at index). A window drains only queue rows whose
+# changes its later recompute sees, so (a) stays visible until the bucket is recomputed.
 #
 # The read marks a (day, provider, model) slice of the scope stale if any of the scope's buckets
 # in it is (a) or (b), serves the other slices from the rollup and recomputes the stale ones from
@@ -103,6 +104,11 @@ _REALTIME_DAILY = """
           FROM task_usage_daily_dirty q
          WHERE q.{column} = %(id)s
            AND q.bucket_date >= %(since)s
+        UNION
+        SELECT x.bucket_date, x.provider, x.model
+          FROM task_usage_daily_set_aside x
+         WHERE x.{column} = %(id)s
+           AND x.bucket_date >= %(since)s
         UNION
         SELECT task_usage_utc_day(tu.created_at), tu.provider, tu.model
           FROM task_usage tu

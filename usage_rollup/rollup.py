@@ -11,7 +11,8 @@ import datetime
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from typing import Protocol
 
 from django.db import DatabaseError, OperationalError, connections, transaction
@@ -52,6 +53,7 @@ class TickResult:
     rows: int | None
     error: str | None
     skipped: bool = False
+    skip_reason: str | None = None
     window_start: datetime.datetime | None = None
     window_end: datetime.datetime | None = None
     lag: datetime.timedelta = DEFAULT_LAG
@@ -162,7 +164,7 @@ def error_summary(error: Exception) -> str:
 def _log_tick(result: TickResult) -> None:
     """One line per tick, as key=value pairs a log pipeline can parse."""
     if result.skipped:
-        tick_log.debug("tick skipped=true reason=%s", json.dumps("another tick holds the lock"))
+        tick_log.debug("tick skipped=true reason=%s", json.dumps(result.skip_reason))
         return
     tick_log.log(
         logging.ERROR if result.failed else logging.INFO,
@@ -178,19 +180,32 @@ def _log_tick(result: TickResult) -> None:
     )
 
 
-def _tick(lag: datetime.timedelta, max_rows: int | None, using: str) -> TickResult:
+SKIPPED_FOR_TICK = "another tick holds the rollup's lock and does the work"
+SKIPPED_FOR_BACKFILL = "a backfill is running (it holds its lease in the state row)"
+
+
+def _tick(
+    lag: datetime.timedelta, max_rows: int | None, using: str, max_buckets: int | None = None
+) -> TickResult:
     """One tick in its own transaction; the try-lock is taken first so that the watermark read
     before the call is the one the tick starts from."""
     started = time.monotonic()
     max_rows = max_rows or config.tick_max_rows()
+    max_buckets = max_buckets or config.tick_max_buckets()
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        if max_rows is not None:
-            cursor.execute(
-                "SELECT set_config('usage_rollup.tick_max_rows', %s, true)", [str(max_rows)]
-            )
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", ROLLUP_LOCK_KEY)
-        if not cursor.fetchone()[0]:
-            result = TickResult(rows=0, error=None, skipped=True, lag=lag)
+        for name, value in (("tick_max_rows", max_rows), ("tick_max_buckets", max_buckets)):
+            if value is not None:
+                cursor.execute(
+                    "SELECT set_config(%s, %s, true)", [f"usage_rollup.{name}", str(value)]
+                )
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s), task_usage_rollup_backfill_running()",
+            ROLLUP_LOCK_KEY,
+        )
+        locked, backfill_running = cursor.fetchone()
+        if not locked or backfill_running:
+            reason = SKIPPED_FOR_BACKFILL if locked else SKIPPED_FOR_TICK
+            result = TickResult(rows=0, error=None, skipped=True, skip_reason=reason, lag=lag)
             _log_tick(result)
             return result
         cursor.execute("SELECT watermark_at FROM task_usage_rollup_state WHERE id = 1")
@@ -218,12 +233,21 @@ def _tick(lag: datetime.timedelta, max_rows: int | None, using: str) -> TickResu
 
 
 def tick(
-    lag: datetime.timedelta = DEFAULT_LAG, using: str = "default", max_rows: int | None = None
+    lag: datetime.timedelta = DEFAULT_LAG,
+    using: str = "default",
+    max_rows: int | None = None,
+    max_buckets: int | None = None,
 ) -> TickResult:
     """Run one tick of the entry point `rollup_task_usage_daily(p_lag)`, bounded by max_rows
-    changed rows (default: the USAGE_ROLLUP_TICK_MAX_ROWS setting, else the database's)."""
+    changed rows and max_buckets queue entries (defaults: the USAGE_ROLLUP_TICK_MAX_ROWS and
+    USAGE_ROLLUP_TICK_MAX_BUCKETS settings, else the database's)."""
     require_installed(using)
-    return _tick(lag, max_rows, using)
+    return _tick(lag, max_rows, using, max_buckets)
+
+
+def _queued_before(cursor, moment: datetime.datetime) -> int:
+    cursor.execute("SELECT count(*) FROM task_usage_daily_dirty WHERE enqueued_at < %s", [moment])
+    return cursor.fetchone()[0]
 
 
 def catch_up(
@@ -231,23 +255,29 @@ def catch_up(
     using: str = "default",
     max_rows: int | None = None,
     on_tick: Callable[[TickResult], None] | None = None,
+    max_buckets: int | None = None,
 ) -> CatchUpResult:
-    """Tick until the watermark reaches now() - lag (as of the start), each tick its own short
-    transaction; stop early when a tick fails, is skipped, or cannot move the watermark."""
+    """Tick until the watermark reaches now() - lag and the queue holds nothing that was queued
+    before the start, each tick its own short transaction; stop early when a tick fails, is
+    skipped, or can move neither the watermark nor the queue."""
     require_installed(using)
     with connections[using].cursor() as cursor:
         # A fixed target: with lag 0 and writers always open, now() would never be reached.
-        cursor.execute("SELECT clock_timestamp() - %s", [lag])
-        (target,) = cursor.fetchone()
+        cursor.execute("SELECT clock_timestamp() - %s, clock_timestamp()", [lag])
+        target, started = cursor.fetchone()
+        queued = _queued_before(cursor, started)
     ticks, rows = 0, 0
     while True:
-        result = _tick(lag, max_rows, using)
+        result = _tick(lag, max_rows, using, max_buckets)
         ticks += 1
         rows += result.rows or 0
         if on_tick is not None:
             on_tick(result)
-        caught_up = result.window_end is not None and result.window_end >= target
-        if caught_up or result.failed or result.skipped or not result.moved:
+        with connections[using].cursor() as cursor:
+            queued, queued_before = _queued_before(cursor, started), queued
+        caught_up = result.window_end is not None and result.window_end >= target and not queued
+        stuck = not result.moved and queued >= queued_before
+        if caught_up or result.failed or result.skipped or stuck:
             return CatchUpResult(ticks=ticks, rows_changed=rows, caught_up=caught_up, last=result)
 
 
@@ -268,6 +298,7 @@ def run_loop(
     max_rows: int | None = None,
     max_ticks: int | None = None,
     on_tick: Callable[[TickResult], None] | None = None,
+    max_buckets: int | None = None,
 ) -> int:
     """Tick every `interval` seconds until should_stop() or max_ticks; returns the ticks run.
 
@@ -279,7 +310,7 @@ def run_loop(
     ticks = 0
     while not should_stop():
         try:
-            result = _tick(lag, max_rows, using)
+            result = _tick(lag, max_rows, using, max_buckets)
         except DatabaseError as error:
             connections[using].close()
             result = TickResult(rows=None, error=error_summary(error), lag=lag)
@@ -388,20 +419,6 @@ def unschedule(using: str = "default") -> bool:
         return bool(cursor.fetchall())
 
 
-def _slice_starts(first: datetime.date, unit: str) -> Iterator[datetime.date]:
-    """Calendar-aligned slice boundaries from the slice that contains `first` onwards."""
-    if unit == "month":
-        start = first.replace(day=1)
-        while True:
-            yield start
-            start = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-    step = datetime.timedelta(days=7 if unit == "week" else 1)
-    start = first - datetime.timedelta(days=first.weekday()) if unit == "week" else first
-    while True:
-        yield start
-        start += step
-
-
 def _months_before(day: datetime.date, months: int) -> datetime.date:
     month_index = day.year * 12 + day.month - 1 - months
     year, month = divmod(month_index, 12)
@@ -461,87 +478,53 @@ def plan_backfill(
             first = max(first, _months_before(today, months_back))
         if first is None or first > last:
             return [], stamp
-        bounds = []
-        for start in _slice_starts(first, unit):
-            if start > last:
-                break
-            bounds.append(start)
-        ends = bounds[1:] + [last + datetime.timedelta(days=1)]
+        # Only slices that hold a day with usage or rollup rows: one probe of each index per
+        # slice, so a stray row decades away costs two probes, not a walk over empty months.
         cursor.execute(
             """
-            SELECT (SELECT count(*) FROM task_usage
-                     WHERE task_usage_utc_day(created_at) >= b.lo
-                       AND task_usage_utc_day(created_at) < b.hi)
-              FROM unnest(%s::date[], %s::date[]) WITH ORDINALITY AS b(lo, hi, i)
-             ORDER BY b.i
+            WITH RECURSIVE slices(lo) AS (
+                SELECT date_trunc(%(unit)s, %(first)s::date)::date
+                 UNION ALL
+                SELECT date_trunc(%(unit)s, n.day)::date
+                  FROM slices,
+                       LATERAL (SELECT (slices.lo + %(step)s::interval)::date AS hi) AS h,
+                       LATERAL (SELECT least(
+                                    (SELECT min(task_usage_utc_day(created_at)) FROM task_usage
+                                      WHERE task_usage_utc_day(created_at) >= h.hi),
+                                    (SELECT min(bucket_date) FROM task_usage_daily
+                                      WHERE bucket_date >= h.hi)) AS day) AS n
+                 WHERE n.day IS NOT NULL
+            )
+            SELECT lo, (lo + %(step)s::interval)::date AS hi,
+                   (SELECT count(*) FROM task_usage
+                     WHERE task_usage_utc_day(created_at) >= lo
+                       AND task_usage_utc_day(created_at) < (lo + %(step)s::interval)::date)
+              FROM slices
+             ORDER BY lo
             """,
-            [bounds, ends],
+            {"unit": unit, "first": first, "step": f"1 {unit}"},
         )
-        counts = [rows for (rows,) in cursor.fetchall()]
-    return [Slice(lo, hi, rows) for lo, hi, rows in zip(bounds, ends, counts, strict=True)], stamp
+        return [Slice(lo, hi, rows) for lo, hi, rows in cursor.fetchall()], stamp
 
 
-# One bucket of every (day, provider, model) slice of the slice's days, as the raw rows make them
-# and as the rollup has them (a bucket whose rows are gone must be deleted), is queued; a
-# queue-only window in the same transaction recomputes each queued bucket's whole slice
-# (rollup_task_usage_daily_window.v2.sql), so the window stays the one code that writes buckets
-# and history is joined to tasks once, by the window, not a second time to name every bucket. No
-# other window can drain these rows in between, since the backfill holds the rollup's lock.
-_QUEUE_SLICE = """
-INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
-SELECT s.bucket_date, b.workspace_id, b.runtime_id, s.provider, s.model
-  FROM (SELECT DISTINCT task_usage_utc_day(created_at) AS bucket_date, provider, model
-          FROM task_usage
-         WHERE task_usage_utc_day(created_at) >= %(start)s
-           AND task_usage_utc_day(created_at) < %(end)s) AS s
- CROSS JOIN LATERAL (
-       SELECT a.workspace_id, t.runtime_id
-         FROM task_usage tu
-         JOIN agent_task_queue t ON t.id = tu.task_id
-         JOIN agent a ON a.id = t.agent_id
-        WHERE task_usage_utc_day(tu.created_at) = s.bucket_date
-          AND tu.provider = s.provider
-          AND tu.model = s.model
-          AND t.runtime_id IS NOT NULL
-        LIMIT 1) AS b
-UNION
-SELECT DISTINCT ON (bucket_date, provider, model)
-       bucket_date, workspace_id, runtime_id, provider, model
-  FROM task_usage_daily
- WHERE bucket_date >= %(start)s AND bucket_date < %(end)s
-"""
-
-
-def _backfill_slice(piece: Slice, using: str) -> int:
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(_QUEUE_SLICE, {"start": piece.start, "end": piece.end})
-        cursor.execute("SELECT rollup_task_usage_daily_window('infinity', 'infinity')")
-        return cursor.fetchone()[0]
-
-
-@contextlib.contextmanager
-def _rollup_lock(using: str) -> Iterator[None]:
-    """Hold the rollup's advisory lock for this session (ticks skip meanwhile), waiting at most
-    USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT seconds for it; always released."""
-    connection = connections[using]
+def _backfill_call(sql: str, params: list, using: str):
+    """One statement of the backfill in its own transaction, waiting at most
+    USAGE_ROLLUP_BACKFILL_LOCK_TIMEOUT seconds for a lock (a tick or window under way)."""
     timeout = config.backfill_lock_timeout()
     try:
-        with transaction.atomic(using=using), connection.cursor() as cursor:
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout * 1000}ms"])
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", ROLLUP_LOCK_KEY)
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
             raise
-        raise RollupError(
-            f"another backfill or window has held the rollup's lock for {timeout:g} s: let it "
-            "finish (pg_stat_activity shows it) and run this again"
-        ) from error
-    try:
-        yield
-    finally:
-        # A connection that broke took its session lock with it; there is nothing to release.
-        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", ROLLUP_LOCK_KEY)
+        if "lock timeout" in str(error):
+            raise RollupError(
+                f"another session has held the rollup's lock for {timeout:g} s (a long tick or "
+                "window; pg_stat_activity shows it): let it finish and run the backfill again"
+            ) from error
+        raise RollupError(error_summary(error)) from error
 
 
 def backfill(
@@ -552,34 +535,43 @@ def backfill(
 ) -> BackfillResult:
     """Recompute every bucket of history in slices of bucket days, then stamp the watermark.
 
-    Holds the rollup's advisory lock for the whole run (ticks return 0 meanwhile); each slice is
-    its own short transaction, so the run can stop between slices (an interrupted slice rolls
-    back, the watermark stays) and be run again from the start: every slice replaces buckets,
-    never adds to them. With `months_back`, older days are left as they are while the watermark
-    passes them: a partial backfill, for history that is to be abandoned.
+    The backfill holds a lease in the state row (ticks skip while it is live), never a lock
+    beyond one transaction: each slice is its own short transaction that renews the lease, so a
+    pooler in transaction mode is safe, a second backfill is refused, and one that dies leaves a
+    lease that runs out (USAGE_ROLLUP_BACKFILL_LEASE_SECONDS). The run can stop between slices
+    (an interrupted slice rolls back, the watermark stays, the state row shows it unfinished)
+    and be run again from the start: every slice replaces buckets, never adds to them. With
+    `months_back`, older days are left as they are while the watermark passes them: a partial
+    backfill, for history that is to be abandoned.
     """
-    with _rollup_lock(using):
-        slices, stamp = plan_backfill(unit, using, months_back)
+    slices, stamp = plan_backfill(unit, using, months_back)
+    owner = uuid.uuid4()
+    lease = datetime.timedelta(seconds=config.backfill_lease_seconds())
+    _backfill_call(
+        "SELECT rollup_task_usage_daily_backfill_begin(%s, %s, %s)",
+        [owner, len(slices), lease],
+        using,
+    )
+    try:
         if observer is not None:
             observer.planned(slices)
         changed = 0
         for piece in slices:
-            rows = _backfill_slice(piece, using)
+            rows = _backfill_call(
+                "SELECT rollup_task_usage_daily_backfill_slice(%s, %s, %s, %s)",
+                [owner, piece.start, piece.end, lease],
+                using,
+            )
             changed += rows
             if observer is not None:
                 observer.sliced(piece, rows)
-        with transaction.atomic(using=using), connections[using].cursor() as cursor:
-            # A queue-only window drains what was queued while the slices ran.
-            cursor.execute("SELECT rollup_task_usage_daily_window(%s, %s)", [stamp, stamp])
-            changed += cursor.fetchone()[0]
-            cursor.execute(
-                """
-                INSERT INTO task_usage_rollup_state AS s (id, watermark_at) VALUES (1, %s)
-                ON CONFLICT (id) DO UPDATE
-                   SET watermark_at = greatest(s.watermark_at, excluded.watermark_at)
-             RETURNING watermark_at
-                """,
-                [stamp],
-            )
-            (watermark,) = cursor.fetchone()
+        watermark = _backfill_call(
+            "SELECT rollup_task_usage_daily_backfill_finish(%s, %s)", [owner, stamp], using
+        )
+    except BaseException:
+        # Give the lease up so that ticks resume now; a broken connection cannot, and the lease
+        # runs out by itself.
+        with contextlib.suppress(DatabaseError):
+            _backfill_call("SELECT rollup_task_usage_daily_backfill_abandon(%s)", [owner], using)
+        raise
     return BackfillResult(slices=len(slices), rows_changed=changed, watermark_at=watermark)

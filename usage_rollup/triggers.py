@@ -6,7 +6,9 @@ key through the `task_usage_daily_enqueue_*` functions in `sql/`, which first lo
 name the key, so that two concurrent changes to a usage row, its task and its agent serialise and
 the second one reads what the first committed (the locking protocol is in those files' headers).
 
-No trigger fires on INSERT into task_usage: new usage is found by updated_at alone.
+New usage is found by updated_at alone. The one trigger on INSERT only stamps updated_at with
+the database clock when a client sent a value of its own; its WHEN clause is false for every row
+that takes the column's default, so such inserts call no function at all.
 """
 
 import pgtrigger
@@ -25,6 +27,20 @@ usage_updated = pgtrigger.Trigger(
            (task_usage_utc_day(NEW.created_at), NEW.provider, NEW.model, NEW.task_id) THEN
             PERFORM task_usage_daily_enqueue_usage_rows(ARRAY[OLD]);
         END IF;
+        RETURN NEW;
+    """,
+)
+
+usage_inserted = pgtrigger.Trigger(
+    name="task_usage_inserted",
+    level=pgtrigger.Row,
+    when=pgtrigger.Before,
+    operation=pgtrigger.Insert,
+    # An ORM of another language stamps updated_at from the application's clock: a value behind
+    # the watermark would never be rolled up, one in 2100 would stay pending until then.
+    condition=pgtrigger.Condition('NEW."updated_at" IS DISTINCT FROM now()'),
+    func="""
+        NEW.updated_at := now();
         RETURN NEW;
     """,
 )
@@ -51,8 +67,7 @@ usage_truncated = pgtrigger.Trigger(
     when=pgtrigger.After,
     operation=pgtrigger.Truncate,
     func="""
-        INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
-        SELECT bucket_date, workspace_id, runtime_id, provider, model FROM task_usage_daily;
+        PERFORM task_usage_daily_enqueue_all();
         RETURN NULL;
     """,
 )

@@ -29,7 +29,7 @@ WITH raw AS (
     SELECT task_usage_utc_day(tu.created_at) AS bucket_date, a.workspace_id, t.runtime_id,
            tu.provider, tu.model,
            ARRAY[sum(tu.input_tokens), sum(tu.output_tokens), sum(tu.cache_read_tokens),
-                 sum(tu.cache_write_tokens), count(*)]::bigint[] AS totals
+                 sum(tu.cache_write_tokens), count(*)] AS totals
       FROM task_usage tu
       JOIN agent_task_queue t ON t.id = tu.task_id
       JOIN agent a ON a.id = t.agent_id
@@ -41,13 +41,19 @@ WITH raw AS (
 rolled AS (
     SELECT bucket_date, workspace_id, runtime_id, provider, model,
            ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                 event_count] AS totals
+                 event_count]::numeric[] AS totals
       FROM task_usage_daily
      WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
 ),
 pending AS (
     SELECT bucket_date, workspace_id, runtime_id, provider, model
       FROM task_usage_daily_dirty
+     WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
+    UNION
+    -- Set aside by the rollup (a sum out of bigint's range): named in the state, retried by
+    -- every tick, not a silent difference.
+    SELECT bucket_date, workspace_id, runtime_id, provider, model
+      FROM task_usage_daily_set_aside
      WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
     UNION
     SELECT task_usage_utc_day(tu.created_at), a.workspace_id, t.runtime_id, tu.provider, tu.model
@@ -70,8 +76,9 @@ SELECT bucket_date, workspace_id, runtime_id, provider, model, raw.totals, rolle
 """
 
 _QUEUE = """
-INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
-SELECT * FROM unnest(%s::date[], %s::uuid[], %s::uuid[], %s::text[], %s::text[])
+SELECT task_usage_daily_enqueue(ARRAY(
+    SELECT ROW(k.*)::task_usage_bucket_key
+      FROM unnest(%s::date[], %s::uuid[], %s::uuid[], %s::text[], %s::text[]) AS k))
 """
 
 
@@ -121,8 +128,9 @@ def _as_difference(row: tuple) -> BucketDifference:
     key, raw, rollup, pending = row[:5], row[5], row[6], row[7]
     return BucketDifference(
         key=tuple(key),
-        raw=tuple(raw) if raw is not None else None,
-        rollup=tuple(rollup) if rollup is not None else None,
+        # numeric in the query, so that a sum past bigint's range is compared, not an error.
+        raw=tuple(int(value) for value in raw) if raw is not None else None,
+        rollup=tuple(int(value) for value in rollup) if rollup is not None else None,
         pending=pending,
     )
 

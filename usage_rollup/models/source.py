@@ -120,7 +120,12 @@ class TaskUsage(models.Model):
                 UTCDay("created_at"), "provider", "model", name="task_usage_day_model_idx"
             ),
         ]
-        triggers = [triggers.usage_updated, triggers.usage_deleted, triggers.usage_truncated]
+        triggers = [
+            triggers.usage_inserted,
+            triggers.usage_updated,
+            triggers.usage_deleted,
+            triggers.usage_truncated,
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.model}"

@@ -1,0 +1,48 @@
+-- task_usage_daily_enqueue(p_buckets task_usage_bucket_key[]) -> void
+--
+-- Purpose: the one way into the dirty queue. Each bucket is queued once: a bucket that a
+-- committed queue row already names is not added again, so the queue's size follows the
+-- distinct dirty buckets, not the number of changes (sixty moves of one agent queue its buckets
+-- once, not sixty times).
+--
+-- Why it is safe to add nothing: the caller's change is not committed yet, so the row it relies
+-- on must not be drained before it commits. It is locked FOR SHARE here, to the end of the
+-- caller's transaction; the drain takes rows FOR UPDATE SKIP LOCKED and so leaves it for a
+-- later tick, whose recompute then sees the change. A row a drain has already locked makes us
+-- wait for that (short) tick; once it commits the row is gone, and the bucket is added anew.
+-- Writers never wait for one another here: FOR SHARE locks do not conflict, and the table has
+-- no unique index (two writers that find no row both add one, and the tick drains both).
+-- At REPEATABLE READ, a row deleted by a tick since the writer's snapshot raises a
+-- serialization error, as the locking protocol's other row locks do.
+--
+-- Locks: FOR SHARE on the queue rows it relies on. SECURITY DEFINER, so the roles that write
+-- usage need no privileges on the rollup's tables.
+CREATE OR REPLACE FUNCTION task_usage_daily_enqueue(p_buckets task_usage_bucket_key[])
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+    v_held task_usage_bucket_key[];
+BEGIN
+    -- Every committed row that already names one of the buckets is locked (array_agg reads them
+    -- all); only buckets without such a row are added. One statement would not do: a row
+    -- committed between two statements would be relied on without a lock.
+    SELECT array_agg(held.k)
+      INTO v_held
+      FROM (SELECT ROW(d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model)
+                       ::task_usage_bucket_key AS k
+              FROM task_usage_daily_dirty d
+             WHERE (d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model)
+                   IN (SELECT b.bucket_date, b.workspace_id, b.runtime_id, b.provider, b.model
+                         FROM unnest(p_buckets) AS b)
+               FOR SHARE OF d) AS held;
+
+    INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
+    SELECT (k).bucket_date, (k).workspace_id, (k).runtime_id, (k).provider, (k).model
+      FROM (SELECT b AS k FROM unnest(p_buckets) AS b
+            EXCEPT
+            SELECT h FROM unnest(v_held) AS h) AS missing;
+END;
+$$;
