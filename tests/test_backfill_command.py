@@ -184,6 +184,12 @@ def test_an_interrupted_backfill_keeps_its_slices_and_a_rerun_finishes(session, 
     with connection.cursor() as cursor:
         assert [key[4] for key in rollup_buckets(cursor)] == ["m1"]
         assert _watermark(cursor) is None
+        # Unfinished, in the state row for the status to report; its lease given up for ticks.
+        cursor.execute(
+            "SELECT backfill_started_at IS NOT NULL, backfill_slices_done, backfill_slices_total,"
+            " backfill_finished_at, backfill_lease_until FROM task_usage_rollup_state"
+        )
+        assert cursor.fetchone() == (True, 1, 3, None, None)
     assert other.execute("SELECT pg_try_advisory_xact_lock(1970434924, 1)").fetchone()[0]
 
     monkeypatch.undo()
@@ -192,6 +198,11 @@ def test_an_interrupted_backfill_keeps_its_slices_and_a_rerun_finishes(session, 
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)
         assert _watermark(cursor) is not None
+        cursor.execute(
+            "SELECT backfill_slices_done, backfill_finished_at IS NOT NULL"
+            " FROM task_usage_rollup_state"
+        )
+        assert cursor.fetchone() == (3, True)
 
 
 @pytest.mark.django_db(transaction=True)

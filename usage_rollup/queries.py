@@ -38,11 +38,13 @@ _SCOPES: dict[Scope, dict[str, str]] = {
     "workspace": {"column": "workspace_id", "owner": "a.workspace_id"},
 }
 
+# numeric, as sum() makes it: a period's total may pass bigint's range although no bucket does
+# (and a bucket the rollup set aside does); _rows makes the values ints.
 _SUMS = """
-    sum({rows}.input_tokens)::bigint AS input_tokens,
-    sum({rows}.output_tokens)::bigint AS output_tokens,
-    sum({rows}.cache_read_tokens)::bigint AS cache_read_tokens,
-    sum({rows}.cache_write_tokens)::bigint AS cache_write_tokens
+    sum({rows}.input_tokens) AS input_tokens,
+    sum({rows}.output_tokens) AS output_tokens,
+    sum({rows}.cache_read_tokens) AS cache_read_tokens,
+    sum({rows}.cache_write_tokens) AS cache_write_tokens
 """
 
 # The scope's raw rows since the day, as the rollup counts them: the task has a runtime, the
@@ -229,7 +231,13 @@ def utc_today() -> datetime.date:
 def _rows(sql: str, params: dict, columns: tuple[str, ...], using: str) -> list[dict]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return [
+            {
+                name: int(value) if name in TOKEN_COLUMNS else value
+                for name, value in zip(columns, row, strict=True)
+            }
+            for row in cursor.fetchall()
+        ]
 
 
 def _read(
