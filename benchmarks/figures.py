@@ -281,13 +281,21 @@ INSERT INTO {table} (task_id, provider, model, input_tokens, output_tokens)
 VALUES (%s, 'bench', %s, 1000, 100)
 """
 
+# As a client of another language writes usage: it stamps updated_at from its own clock, which
+# the rollup's insert trigger replaces with the database's.
+_INSERT_USAGE_CLIENT_STAMPED = """
+INSERT INTO {table} (task_id, provider, model, input_tokens, output_tokens, updated_at)
+VALUES (%s, 'bench', %s, 1000, 100, now() - interval '1 hour')
+"""
 
-def _insert_rate(database_url: str, table: str, tasks: list, repeats: Repeats, run: int) -> float:
-    """Usage rows per second that `repeats.clients` sessions insert into `table`, each row in its
-    own transaction (as agents report usage), every session on its own connection."""
+
+def _insert_rate(
+    database_url: str, statement: str, tasks: list, repeats: Repeats, run: str
+) -> float:
+    """Usage rows per second that `repeats.clients` sessions insert with `statement`, each row in
+    its own transaction (as agents report usage), every session on its own connection."""
     import psycopg
 
-    statement = _INSERT_USAGE.format(table=table)
     ready = threading.Barrier(repeats.clients + 1)
     errors: list[BaseException] = []
 
@@ -320,14 +328,18 @@ def insert_throughput(cursor, database_url: str, repeats: Repeats) -> dict[str, 
     cursor.execute(_PLAIN_USAGE)
     cursor.execute("SELECT id FROM agent_task_queue ORDER BY id LIMIT 5000")
     tasks = [row[0] for row in cursor.fetchall()]
-    rates: dict[str, list[float]] = {"insert_plain": [], "insert_rollup": []}
+    statements = {
+        "insert_plain": _INSERT_USAGE.format(table="bench_plain_usage"),
+        "insert_rollup": _INSERT_USAGE.format(table="task_usage"),
+        "insert_rollup_client_stamped": _INSERT_USAGE_CLIENT_STAMPED.format(table="task_usage"),
+    }
+    rates: dict[str, list[float]] = {figure: [] for figure in statements}
     try:
         for run in range(3):
-            for figure, table in (
-                ("insert_plain", "bench_plain_usage"),
-                ("insert_rollup", "task_usage"),
-            ):
-                rates[figure].append(_insert_rate(database_url, table, tasks, repeats, run))
+            for figure, statement in statements.items():
+                rates[figure].append(
+                    _insert_rate(database_url, statement, tasks, repeats, f"{figure}-{run}")
+                )
     finally:
         cursor.execute("DROP TABLE bench_plain_usage")
         cursor.execute("DELETE FROM task_usage WHERE provider = 'bench'")

@@ -222,6 +222,13 @@ FIGURES = (
         "x the plain rate",
         _ratio_bar("insert_rollup", "insert_plain", ">=0.95x", lambda r: r >= 0.95),
     ),
+    Figure(
+        "usage inserts, the client sends updated_at",
+        lambda m: m["insert_rollup_client_stamped"],
+        "/s",
+        _over("insert_rollup_client_stamped", "insert_plain"),
+        "x the plain rate",
+    ),
     *_triggers("delete an issue", "delete_issue"),
     *_triggers("reassign tasks", "reassign"),
     Figure(
