@@ -6,8 +6,9 @@ import datetime
 import psycopg
 import pytest
 
+from tests import world
 from tests.committed import assert_exact, build, tick, watermark
-from usage_rollup import queries, verify
+from usage_rollup import queries, rollup, verify
 
 
 def _state(conn, *columns: str) -> tuple:
@@ -136,3 +137,16 @@ def test_usage_dated_outside_2000_to_2199_is_refused_at_write(session, created_a
             "INSERT INTO task_usage (task_id, model, created_at) VALUES (%s, 'x', %s)",
             [world.t1, created_at],
         )
+
+
+def test_a_tick_right_after_a_backfill_finds_no_clock_step(cursor):
+    # In one transaction the backfill's stamp (the clock when it planned) lies after now():
+    # that is no step of the clock, and must not be reported as one.
+    ws = world.workspace()
+    world.usage(world.task(world.agent(ws), world.runtime(ws)))
+    rollup.backfill()
+
+    rollup.tick()
+
+    cursor.execute("SELECT clock_steps_back FROM task_usage_rollup_state")
+    assert cursor.fetchone() == (0,)

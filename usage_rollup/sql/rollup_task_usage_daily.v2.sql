@@ -17,7 +17,7 @@
 -- Version 2, for production:
 -- * The watermark never passes now(): a lag is refused when now() - p_lag lies after now() (an
 --   interval such as '-1 mon +30 days' is not below zero, yet moves the clock forward).
--- * A watermark found ahead of now() means the clock stepped back (an NTP correction): rows
+-- * A watermark found ahead of the clock means it stepped back (an NTP correction): rows
 --   stamped since then lie behind it. The tick queues the buckets of every row written by a
 --   transaction that was still running, or not yet begun, when the last good tick began
 --   (watermark_xmin: xids do not step back), moves the watermark back to its target, and
@@ -89,7 +89,9 @@ BEGIN
         v_xmin := pg_snapshot_xmin(pg_current_snapshot())::text::bigint;
         v_to := least(v_target, task_usage_rollup_horizon());
 
-        IF v_state.watermark_at > now() THEN
+        -- Against the clock, not now(): a backfill's stamp may lie between this transaction's
+        -- start and the clock without any step of the clock.
+        IF v_state.watermark_at > clock_timestamp() THEN
             IF v_state.watermark_xmin IS NULL THEN
                 -- No record of the transactions since the last tick: read all rows again.
                 v_from := least(v_to, (SELECT min(updated_at) FROM task_usage));
@@ -107,7 +109,8 @@ BEGIN
             END IF;
             UPDATE task_usage_rollup_state
                SET watermark_ahead_at = clock_timestamp(),
-                   watermark_ahead_seconds = extract(epoch FROM v_state.watermark_at - now()),
+                   watermark_ahead_seconds =
+                       extract(epoch FROM v_state.watermark_at - clock_timestamp()),
                    clock_steps_back = clock_steps_back + 1
              WHERE id = 1;
         ELSE
