@@ -204,7 +204,8 @@ def _tick(
         )
         locked, backfill_running = cursor.fetchone()
         if not locked or backfill_running:
-            reason = SKIPPED_FOR_BACKFILL if locked else SKIPPED_FOR_TICK
+            # A slice of a backfill holds the lock too: the lease says whose work it is.
+            reason = SKIPPED_FOR_BACKFILL if backfill_running else SKIPPED_FOR_TICK
             result = TickResult(rows=0, error=None, skipped=True, skip_reason=reason, lag=lag)
             _log_tick(result)
             return result

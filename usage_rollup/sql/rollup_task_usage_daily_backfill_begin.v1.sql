@@ -16,16 +16,26 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     v_state task_usage_rollup_state;
+    v_pass integer;
 BEGIN
     INSERT INTO task_usage_rollup_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
-    SELECT * INTO v_state FROM task_usage_rollup_state WHERE id = 1 FOR UPDATE;
-    IF v_state.backfill_lease_until > clock_timestamp()
-       AND v_state.backfill_owner IS DISTINCT FROM p_owner THEN
-        RAISE EXCEPTION 'another backfill is running: started %, % of % slices done, last seen %',
-                        v_state.backfill_started_at, v_state.backfill_slices_done,
-                        v_state.backfill_slices_total, v_state.backfill_heartbeat_at
-              USING ERRCODE = 'lock_not_available';
-    END IF;
+    -- Read first without a lock: a slice of the running backfill holds the row until it ends,
+    -- and the answer must come at once. Then again under the lock, for two that start together.
+    FOR v_pass IN 1..2 LOOP
+        IF v_pass = 1 THEN
+            SELECT * INTO v_state FROM task_usage_rollup_state WHERE id = 1;
+        ELSE
+            SELECT * INTO v_state FROM task_usage_rollup_state WHERE id = 1 FOR UPDATE;
+        END IF;
+        IF v_state.backfill_lease_until > clock_timestamp()
+           AND v_state.backfill_owner IS DISTINCT FROM p_owner THEN
+            RAISE EXCEPTION 'another backfill is running: started %, % of % slices done, '
+                            'last seen %', v_state.backfill_started_at,
+                            v_state.backfill_slices_done, v_state.backfill_slices_total,
+                            v_state.backfill_heartbeat_at
+                  USING ERRCODE = 'lock_not_available';
+        END IF;
+    END LOOP;
     UPDATE task_usage_rollup_state
        SET backfill_owner = p_owner,
            backfill_started_at = clock_timestamp(),
