@@ -14,12 +14,25 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 EMBEDDED_PGDATA = Path(os.environ.get("USAGE_ROLLUP_PGDATA", BASE_DIR / ".pgdata"))
 
 
+def _flag(name: str, value: str) -> bool:
+    """A true/false setting; empty is false, anything else is refused rather than guessed."""
+    if value.strip().lower() not in ("true", "false", ""):
+        raise ValueError(f"{name} must be true or false, not {value!r}")
+    return value.strip().lower() == "true"
+
+
 def database_from_url(url: str) -> dict:
-    """Django DATABASES entry for a postgres:// URL (host may be a socket folder in ?host=)."""
+    """Django DATABASES entry for a postgres:// URL (host may be a socket folder in ?host=).
+
+    `?disable_server_side_cursors=true` sets Django's DISABLE_SERVER_SIDE_CURSORS, which a pooler
+    in transaction mode needs: a server-side cursor lives on one server connection, and the
+    pooler may send the next fetch to another. Every other query parameter goes to libpq.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"DATABASE_URL must be a postgres:// URL, not {parts.scheme!r}")
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    disable_cursors = query.pop("disable_server_side_cursors", "")
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parts.path.lstrip("/")) or "postgres",
@@ -28,6 +41,7 @@ def database_from_url(url: str) -> dict:
         "HOST": query.pop("host", parts.hostname or ""),
         "PORT": str(parts.port or query.pop("port", "")),
         "OPTIONS": query,
+        "DISABLE_SERVER_SIDE_CURSORS": _flag("disable_server_side_cursors", disable_cursors),
     }
 
 
@@ -65,6 +79,11 @@ DATABASES = {
 # connection holds no transaction, so it never holds back the rollup's watermark.
 DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DJANGO_CONN_MAX_AGE", "60"))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The same switch as the URL's ?disable_server_side_cursors=true, for a URL one cannot edit.
+if _flag(
+    "DJANGO_DISABLE_SERVER_SIDE_CURSORS", os.environ.get("DJANGO_DISABLE_SERVER_SIDE_CURSORS", "")
+):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-development-key-change-me")
 DEBUG = os.environ.get("DJANGO_DEBUG", "false").lower() == "true"

@@ -100,6 +100,12 @@ def watermark(conn: psycopg.Connection):
     ]
 
 
+def state_row(conn: psycopg.Connection) -> dict:
+    """The rollup's state row, column name to value."""
+    cur = conn.execute("SELECT * FROM task_usage_rollup_state WHERE id = 1")
+    return dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
+
+
 def rollup_locks_held(conn: psycopg.Connection) -> int:
     return conn.execute(
         f"SELECT count(*) FROM pg_locks WHERE {ROLLUP_LOCK} AND granted"

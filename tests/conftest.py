@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from hypothesis import HealthCheck, settings
 
+from tests import components
+
 
 def pytest_addoption(parser):
     parser.addoption(
@@ -30,20 +32,22 @@ def cursor(db):
 
 @pytest.fixture
 def session(transactional_db):
-    """Open extra sessions to the test database: `session(autocommit=..., timezone=...)`.
+    """Open extra sessions to the test database: `session(autocommit=..., timezone=...,
+    user=...)` (the test's superuser unless a role is named).
 
     Each is a real, separate PostgreSQL connection, closed when the test ends.
     """
     opened = []
-    params = connection.get_connection_params()
-    conninfo = {
-        key: params[key]
-        for key in ("dbname", "user", "password", "host", "port")
-        if params.get(key)
-    }
+    conninfo = components.server_conninfo()
 
-    def open_session(autocommit: bool = True, timezone: str = "UTC") -> psycopg.Connection:
-        conn = psycopg.connect(**conninfo, autocommit=autocommit, options=f"-c TimeZone={timezone}")
+    def open_session(
+        autocommit: bool = True, timezone: str = "UTC", user: str | None = None
+    ) -> psycopg.Connection:
+        conn = psycopg.connect(
+            **{**conninfo, **({"user": user} if user else {})},
+            autocommit=autocommit,
+            options=f"-c TimeZone={timezone}",
+        )
         opened.append(conn)
         return conn
 
@@ -78,6 +82,40 @@ def no_pg_cron():
     """Skip where pg_cron is installed: for behaviour without it."""
     if _pg_cron_installed():
         pytest.skip("pg_cron is installed in the test database")
+
+
+@pytest.fixture
+def limited_role(transactional_db):
+    """Create login roles that hold exactly the ticking role's documented grants:
+    `limited_role(read_all_stats=True)` returns a components.Role; each is dropped at the end."""
+    admin = psycopg.connect(**components.server_conninfo(), autocommit=True)
+    created = []
+
+    def create(read_all_stats: bool = True) -> components.Role:
+        created.append(components.create_ticking_role(admin, read_all_stats))
+        return created[-1]
+
+    yield create
+    for role in created:
+        components.drop_role(admin, role)
+    admin.close()
+
+
+@pytest.fixture
+def pgbouncer(transactional_db):
+    """A PgBouncer in transaction mode in front of the test database (components.PgBouncer).
+
+    Skipped where Debian's pgbouncer is not installed; CI installs it and sets
+    USAGE_ROLLUP_REQUIRE_PGBOUNCER, which turns that skip into a failure.
+    """
+    binary = components.pgbouncer_binary()
+    if binary is None:
+        reason = "pgbouncer is not installed"
+        if os.environ.get("USAGE_ROLLUP_REQUIRE_PGBOUNCER"):
+            pytest.fail(reason)
+        pytest.skip(f"{reason} (CI installs Debian's pgbouncer)")
+    with components.running_pgbouncer(binary) as pooler:
+        yield pooler
 
 
 # Hypothesis: a quick run in the suite, a long one with --hypothesis-profile=soak.

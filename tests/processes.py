@@ -11,13 +11,17 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def database_url(name: str | None = None) -> str:
-    """A DATABASE_URL for database `name` (default: the test database) on the test server."""
+def database_url(name: str | None = None, user: str | None = None) -> str:
+    """A DATABASE_URL for database `name` (default: the test database) on the test server, as
+    the test's user or as `user` (a role without a password: the test server trusts it)."""
     settings = connection.settings_dict
     host, port = settings["HOST"], settings["PORT"]
-    credentials = quote(settings["USER"]) + (
-        ":" + quote(settings["PASSWORD"]) if settings["PASSWORD"] else ""
-    )
+    if user is not None:
+        credentials = quote(user)
+    else:
+        credentials = quote(settings["USER"]) + (
+            ":" + quote(settings["PASSWORD"]) if settings["PASSWORD"] else ""
+        )
     dbname = quote(name or settings["NAME"])
     if host.startswith("/"):  # a socket folder goes in the query string
         query = f"host={quote(host)}" + (f"&port={port}" if port else "")
@@ -25,9 +29,16 @@ def database_url(name: str | None = None) -> str:
     return f"postgres://{credentials}@{host}{':' + str(port) if port else ''}/{dbname}"
 
 
-def manage_py(*args: str, database: str | None = None, **popen) -> subprocess.Popen:
-    """Start `python manage.py ARGS` on database `database` (default: the test database)."""
-    env = {**os.environ, "DATABASE_URL": database_url(database)}
+def manage_py(
+    *args: str,
+    database: str | None = None,
+    url: str | None = None,
+    env: dict | None = None,
+    **popen,
+) -> subprocess.Popen:
+    """Start `python manage.py ARGS` on database `database` (default: the test database), or at
+    DATABASE_URL `url`, with `env` added to the environment."""
+    env = {**os.environ, "DATABASE_URL": url or database_url(database), **(env or {})}
     return subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -37,3 +48,15 @@ def manage_py(*args: str, database: str | None = None, **popen) -> subprocess.Po
         text=True,
         **popen,
     )
+
+
+def run_manage_py(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """Run `python manage.py ARGS` (manage_py's keywords) to its end; its status and output."""
+    process = manage_py(*args, **kwargs)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

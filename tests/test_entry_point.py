@@ -8,13 +8,8 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tests.committed import keep_client_updated_at, rollup_locks_held, tick
+from tests.committed import keep_client_updated_at, rollup_locks_held, state_row, tick
 from tests.oracle import assert_rollup_matches_oracle, rollup_buckets
-
-
-def _state(conn) -> dict:
-    cur = conn.execute("SELECT * FROM task_usage_rollup_state WHERE id = 1")
-    return dict(zip([c.name for c in cur.description], cur.fetchone(), strict=True))
 
 
 def _world_with_one_task(conn) -> tuple[uuid.UUID, uuid.UUID]:
@@ -39,12 +34,12 @@ def test_a_concurrent_tick_returns_zero_at_once_and_writes_nothing(session):
     first, second = session(autocommit=False), session()
     tick(second)  # a committed first run, so the state row exists
     tick(first)  # holds the lock until it commits
-    before = _state(second)
+    before = state_row(second)
     second.execute("SET lock_timeout = '1s'")  # a tick that waited would fail instead of pass
 
     assert tick(second) == 0
 
-    assert _state(second) == before
+    assert state_row(second) == before
     first.commit()
 
 
@@ -61,14 +56,14 @@ def test_a_timed_out_tick_keeps_its_error_moves_nothing_and_leaks_no_lock(sessio
     tick(ticker)
     _, job = _world_with_one_task(writer)
     writer.execute("INSERT INTO task_usage (task_id, model) VALUES (%s, 'opus')", [job])
-    before = _state(ticker)
+    before = state_row(ticker)
     # Hold the rollup table so the tick blocks on its first write, then times out.
     blocker.execute("LOCK TABLE task_usage_daily IN EXCLUSIVE MODE")
     ticker.execute("SET statement_timeout = '300ms'")
 
     assert tick(ticker) is None
 
-    after = _state(ticker)
+    after = state_row(ticker)
     assert "statement timeout" in after["last_error"]
     assert after["watermark_at"] == before["watermark_at"]
     assert after["failed_runs"] == before["failed_runs"] + 1
@@ -78,7 +73,7 @@ def test_a_timed_out_tick_keeps_its_error_moves_nothing_and_leaks_no_lock(sessio
     blocker.rollback()
     ticker.execute("RESET statement_timeout")
     assert tick(ticker) > 0
-    assert _state(ticker)["last_error"] is None
+    assert state_row(ticker)["last_error"] is None
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)
 
@@ -92,7 +87,7 @@ def test_no_committed_row_is_missed_when_its_transaction_outlives_a_zero_lagtick
     writer_started = writer.execute("SELECT now()").fetchone()[0]
 
     tick(ticker)
-    assert _state(ticker)["watermark_at"] <= writer_started  # held back by the open writer
+    assert state_row(ticker)["watermark_at"] <= writer_started  # held back by the open writer
 
     writer.commit()
     tick(ticker)

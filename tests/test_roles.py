@@ -1,0 +1,165 @@
+"""The rollup run by roles that are not superusers (SPEC section 3b): the ticking role with exactly
+the README's grants, with and without pg_read_all_stats, and the migrating role."""
+
+import datetime
+import re
+import textwrap
+import uuid
+
+import psycopg
+
+from tests import committed
+from tests.committed import assert_exact, state_row, tick, watermark
+from tests.components import Role, database_alias, server_conninfo, ticking_role_grants
+from tests.processes import ROOT, database_url, run_manage_py
+from usage_rollup import queries, rollup, synthetic
+from usage_rollup.config import ReadMode
+
+# A usage row written by a transaction that stays open across ticks.
+LATE_USAGE = "INSERT INTO task_usage (task_id, model, input_tokens) VALUES (%s, 'late', 7)"
+
+
+def test_a_tick_by_a_role_without_pg_read_all_stats_refuses_and_records_why(session, limited_role):
+    admin = session()
+    world = committed.build(admin)
+    ticker = session(user=limited_role(read_all_stats=False).name)
+    writer = session(autocommit=False)
+    writer.execute(LATE_USAGE, [world.t1])
+    before = state_row(admin)
+
+    assert tick(ticker) is None
+
+    after = state_row(admin)
+    assert "pg_read_all_stats" in after["last_error"]
+    assert after["failed_runs"] == before["failed_runs"] + 1
+    assert after["watermark_at"] == before["watermark_at"]
+    # Nothing was lost: once the writer commits, a role that sees every session rolls it up.
+    writer.commit()
+    tick(admin)
+    assert_exact(admin)
+
+
+def test_rollup_tick_by_a_role_without_pg_read_all_stats_is_a_failed_result(session, limited_role):
+    committed.build(session())
+    role = limited_role(read_all_stats=False)
+
+    with database_alias("ticker", USER=role.name, PASSWORD="") as alias:
+        result = rollup.tick(datetime.timedelta(0), using=alias)
+
+    assert result.failed
+    assert "pg_read_all_stats" in result.error
+
+
+def test_a_role_with_pg_read_all_stats_ticks_exactly_across_an_open_writer(session, limited_role):
+    admin = session()
+    world = committed.build(admin)
+    ticker = session(user=limited_role().name)
+    writer = session(autocommit=False)
+    writer.execute(LATE_USAGE, [world.t1])
+    writer_started = writer.execute("SELECT now()").fetchone()[0]
+
+    for _ in range(3):
+        assert tick(ticker) is not None
+    assert watermark(admin) <= writer_started  # held back by the open writer
+
+    writer.commit()
+    tick(ticker)
+    assert_exact(admin)
+
+
+def _succeeds(*args: str, url: str) -> str:
+    done = run_manage_py(*args, url=url)
+    assert done.returncode == 0, f"manage.py {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def _invalidate(admin: psycopg.Connection) -> None:
+    """A deleted usage row and a task moved to another runtime, written by another role."""
+    admin.execute(
+        "DELETE FROM task_usage WHERE id = (SELECT id FROM task_usage ORDER BY id LIMIT 1)"
+    )
+    admin.execute(
+        """
+        UPDATE agent_task_queue
+           SET runtime_id = (SELECT id FROM agent_runtime
+                              WHERE id <> agent_task_queue.runtime_id ORDER BY id LIMIT 1)
+         WHERE id = (SELECT task_id FROM task_usage tu JOIN agent_task_queue t ON t.id = tu.task_id
+                      WHERE t.runtime_id IS NOT NULL ORDER BY tu.id LIMIT 1)
+        """
+    )
+
+
+def test_the_whole_pipeline_runs_as_a_role_with_exactly_the_documented_grants(
+    session, limited_role
+):
+    admin = session()
+    synthetic.generate_history(synthetic.HistoryShape(rows=3000, days=40))
+    role = limited_role()
+    url = role.database_url()
+
+    _succeeds("backfill_task_usage_daily", "--slice", "week", url=url)
+    _succeeds("rollup_usage", "--lag", "0", url=url)
+    _invalidate(admin)
+    _succeeds("rollup_usage", "--lag", "0", "--catch-up", url=url)
+    _succeeds(
+        "rollup_usage", "--lag", "0", "--loop", "--interval", "0", "--max-ticks", "2", url=url
+    )
+    assert_exact(admin)
+    assert "Last error:  none" in _succeeds("usage_rollup_status", url=url)
+    _succeeds("verify_usage_rollup", url=url)
+
+    runtime = queries.busiest_runtime()
+    admin.execute(
+        "UPDATE task_usage_daily SET input_tokens = input_tokens + 1"
+        " WHERE id = (SELECT min(id) FROM task_usage_daily WHERE runtime_id = %s)",
+        [runtime],
+    )
+    repair = run_manage_py("verify_usage_rollup", "--repair", url=url)
+    assert repair.returncode == 1 and "Queued 1 bucket" in repair.stdout, repair.stderr
+    _assert_reads_equal_raw(role, runtime, ("raw", "realtime"))  # realtime reads its slice raw
+    _succeeds("rollup_usage", "--lag", "0", url=url)
+    assert_exact(admin)
+    _assert_reads_equal_raw(role, runtime, ("raw", "rollup", "realtime"))
+
+
+def _assert_reads_equal_raw(role: Role, runtime: uuid.UUID, modes: tuple[ReadMode, ...]) -> None:
+    """The runtime's usage, read as `role` in each mode, equals the raw read by the test's user."""
+    since = datetime.date(2000, 1, 1)
+    raw = queries.runtime_usage(runtime, since, source="raw")
+    with database_alias("reader", USER=role.name, PASSWORD="") as alias:
+        for mode in modes:
+            assert queries.runtime_usage(runtime, since, source=mode, using=alias) == raw, mode
+
+
+def _readme_sql_block(heading: str) -> str:
+    """The first ```sql block under a README heading, dedented (it may sit in a list item)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index(heading) :]
+    block = re.search(r"^( *)```sql\n(.*?)\n\1```", section, re.S | re.M)
+    return textwrap.dedent(block.group(2))
+
+
+def test_the_readme_shows_the_grants_the_tests_give_the_ticking_role():
+    assert _readme_sql_block("#### Roles and grants") == ticking_role_grants(
+        "usage_rollup_ticker", "app"
+    )
+
+
+def test_a_role_that_is_not_a_superuser_migrates_a_database_with_create_on_its_schema(session):
+    admin = session()
+    suffix = uuid.uuid4().hex[:8]
+    role, database = f"usage_rollup_migrator_{suffix}", f"test_migrated_{suffix}"
+    admin.execute(f"CREATE ROLE {role} LOGIN")
+    admin.execute(f"CREATE DATABASE {database}")
+    try:
+        target_conninfo = {**server_conninfo(), "dbname": database}
+        with psycopg.connect(**target_conninfo, autocommit=True) as target:
+            target.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+            _succeeds("migrate", "--verbosity", "0", url=database_url(database, user=role))
+            owner = target.execute(
+                "SELECT tableowner FROM pg_tables WHERE tablename = 'task_usage'"
+            ).fetchone()
+        assert owner == (role,)
+    finally:
+        admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
+        admin.execute(f"DROP ROLE {role}")
