@@ -1,14 +1,31 @@
-"""What the rollup's management commands share: argument types and one error translation."""
+"""What the rollup's management commands share: their base class, argument types with bounds,
+and one error translation."""
 
 import argparse
 import contextlib
 import datetime
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 
-from django.core.management.base import CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
+from usage_rollup.health import counted
 from usage_rollup.rollup import RollupError, error_summary
+
+# The bounds of the commands' options (the README lists them). Each is wide enough for any real
+# use and narrow enough that nothing computed from a value inside it overflows: Python's dates
+# and timedeltas, PostgreSQL's timestamps (now() minus the lag), its integers.
+MAX_LAG = datetime.timedelta(days=31)  # a safety lag is minutes; a month is past any use
+MAX_INTERVAL = datetime.timedelta(days=1)  # a loop that ticks less than daily is no scheduler
+MAX_STALENESS = datetime.timedelta(days=3650)  # --max-lag: ten years
+FIRST_DAY = datetime.date(1970, 1, 1)  # days named on the command line: --since, --from, ...
+LAST_DAY = datetime.date(2199, 12, 31)
+MAX_SLICE_DAYS = 3660  # days one verification query compares: ten years
+MAX_MONTHS_BACK = 1200  # a century
+MAX_COUNT = 10**9  # rows one tick reads, ticks one loop runs
+MAX_DEMO_ROWS = 10**8  # ten times the largest benchmark history
+MAX_DEMO_DAYS = 3650  # the largest benchmark history's days
 
 
 def add_database_argument(parser: CommandParser) -> None:
@@ -20,47 +37,102 @@ def add_database_argument(parser: CommandParser) -> None:
     )
 
 
-def seconds(text: str) -> datetime.timedelta:
-    """An argparse type: a non-negative number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, not {text!r}")
-    return datetime.timedelta(seconds=value)
+class _OneLineParser(CommandParser):
+    """A parser that refuses a command line in one line, `<prog>: error: <why>`, exit status 2.
+
+    argparse's own refusal first prints the usage of every option (a dozen lines for
+    rollup_usage), which buries the reason; from call_command, Django's CommandError stays.
+    """
+
+    def error(self, message):
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        super().error(message)
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, not {text!r}")
-    return value
+class RollupCommand(BaseCommand):
+    """The base of the rollup's commands: a refused option is one line on stderr."""
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django constructs its CommandParser itself and takes no other class.
+        parser.__class__ = _OneLineParser
+        return parser
+
+
+def seconds(
+    maximum: datetime.timedelta, *, zero: bool = True
+) -> Callable[[str], datetime.timedelta]:
+    """An argparse type: a number of seconds from 0 (above 0 without `zero`) up to `maximum`."""
+    limit = maximum.total_seconds()
+    lowest = "from 0 to" if zero else "above 0, at most"
+    expected = f"a number of seconds {lowest} {limit:,.0f} ({counted(maximum.days, 'day')})"
+
+    def parse(text: str) -> datetime.timedelta:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        # Checked before the timedelta is made, which overflows past 999,999,999 days; a value
+        # above 0 that rounds to 0 microseconds is still 0.
+        if not 0 <= value <= limit or not (zero or datetime.timedelta(seconds=value)):
+            raise argparse.ArgumentTypeError(f"must be {expected}, not {text!r}")
+        return datetime.timedelta(seconds=value)
+
+    return parse
+
+
+def whole_number(maximum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to `maximum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from 1 to {maximum:,}, not {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def utc_date(text: str) -> datetime.date:
-    """An argparse type: a UTC calendar day, YYYY-MM-DD."""
+    """An argparse type: a UTC calendar day, YYYY-MM-DD, from FIRST_DAY to LAST_DAY."""
     try:
-        return datetime.date.fromisoformat(text)
+        value = datetime.date.fromisoformat(text)
     except ValueError:
+        value = None
+    if value is None or not FIRST_DAY <= value <= LAST_DAY:
         raise argparse.ArgumentTypeError(
-            f"must be a day such as 2026-01-31, not {text!r}"
-        ) from None
+            f"must be a UTC day from {FIRST_DAY} to {LAST_DAY} (YYYY-MM-DD), not {text!r}"
+        )
+    return value
+
+
+_FIRST_MOMENT = datetime.datetime.combine(FIRST_DAY, datetime.time(), datetime.UTC)
+_END_MOMENT = datetime.datetime.combine(
+    LAST_DAY + datetime.timedelta(days=1), datetime.time(), datetime.UTC
+)
 
 
 def utc_datetime(text: str) -> datetime.datetime:
-    """An argparse type: an ISO 8601 date or time; without a zone, UTC."""
+    """An argparse type: an ISO 8601 date or time (without a zone, UTC) from the start of
+    FIRST_DAY to the end of LAST_DAY."""
     try:
         value = datetime.datetime.fromisoformat(text)
     except ValueError:
+        value = None
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    if value is None or not _FIRST_MOMENT <= value < _END_MOMENT:
         raise argparse.ArgumentTypeError(
-            f"must be an ISO date or time such as 2026-01-31 or 2026-01-31T12:00Z, not {text!r}"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+            f"must be an ISO date or time from {FIRST_DAY} to {LAST_DAY} (UTC), such as "
+            f"2026-01-31 or 2026-01-31T12:00Z, not {text!r}"
+        )
+    return value
 
 
 @contextlib.contextmanager

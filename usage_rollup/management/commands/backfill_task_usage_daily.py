@@ -1,16 +1,18 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
+    MAX_MONTHS_BACK,
+    RollupCommand,
     add_database_argument,
     command_errors,
-    positive_int,
+    whole_number,
 )
 from usage_rollup.management.progress import BackfillProgress
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Recompute every bucket of the usage history in slices of bucket days, holding the "
         "rollup's lock, then stamp the watermark by the database clock. Safe to re-run."
@@ -29,9 +31,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--months-back",
-            type=positive_int,
+            type=whole_number(MAX_MONTHS_BACK),
             metavar="N",
-            help="only the last N months of history (needs --force-partial)",
+            help="only the last N months of history, 1 to 1200 (needs --force-partial)",
         )
         parser.add_argument(
             "--force-partial",

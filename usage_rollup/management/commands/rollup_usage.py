@@ -2,17 +2,23 @@ import contextlib
 import datetime
 import signal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
+    MAX_COUNT,
+    MAX_INTERVAL,
+    MAX_LAG,
+    RollupCommand,
     add_database_argument,
     command_errors,
-    positive_int,
     seconds,
     utc_datetime,
+    whole_number,
 )
+
+DEFAULT_INTERVAL = datetime.timedelta(seconds=60)
 
 
 @contextlib.contextmanager
@@ -31,7 +37,7 @@ def _stop_on_signals():
             signal.signal(signum, handler)
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Roll up usage: one tick of rollup_task_usage_daily() by default, --catch-up to tick "
         "until the rollup is current, --loop to tick on an interval where pg_cron is not "
@@ -41,17 +47,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--lag",
-            type=seconds,
+            type=seconds(MAX_LAG),
             metavar="SECONDS",
             default=rollup.DEFAULT_LAG,
-            help="seconds the watermark stays behind the clock (default: 300)",
+            help="seconds the watermark stays behind the clock, 0 to 2678400 (31 days; "
+            "default: 300)",
         )
         parser.add_argument(
             "--max-rows",
-            type=positive_int,
+            type=whole_number(MAX_COUNT),
             metavar="N",
-            help="changed rows one tick reads at most (default: USAGE_ROLLUP_TICK_MAX_ROWS, "
-            "else the database's usage_rollup.tick_max_rows)",
+            help="changed rows one tick reads at most, 1 to 10^9 (default: "
+            "USAGE_ROLLUP_TICK_MAX_ROWS, else the database's usage_rollup.tick_max_rows)",
         )
         parser.add_argument(
             "--catch-up",
@@ -63,27 +70,30 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval",
-            type=seconds,
+            type=seconds(MAX_INTERVAL, zero=False),
             metavar="SECONDS",
-            default=datetime.timedelta(seconds=60),
-            help="seconds between the ticks of --loop (default: 60)",
+            help="seconds between the ticks of --loop, above 0 and at most 86400 (a day; "
+            "default: 60)",
         )
         parser.add_argument(
-            "--max-ticks", type=positive_int, metavar="N", help="end --loop after this many ticks"
+            "--max-ticks",
+            type=whole_number(MAX_COUNT),
+            metavar="N",
+            help="end --loop after this many ticks, 1 to 10^9",
         )
         parser.add_argument(
             "--from",
             dest="window_from",
             type=utc_datetime,
             metavar="TIME",
-            help="window start (with --to)",
+            help="window start (with --to), from 1970-01-01 to 2199-12-31",
         )
         parser.add_argument(
             "--to",
             dest="window_to",
             type=utc_datetime,
             metavar="TIME",
-            help="window end, exclusive",
+            help="window end, exclusive, from 1970-01-01 to 2199-12-31",
         )
         add_database_argument(parser)
 
@@ -95,6 +105,8 @@ class Command(BaseCommand):
         modes = [options["catch_up"], options["loop"], window[0] is not None]
         if sum(modes) > 1:
             raise CommandError("choose one of --catch-up, --loop and --from/--to")
+        if not options["loop"] and (options["interval"], options["max_ticks"]) != (None, None):
+            raise CommandError("--max-ticks and --interval go with --loop")
         database = options["database"]
         with command_errors("the rollup"):
             if window[0] is not None:
@@ -160,7 +172,7 @@ class Command(BaseCommand):
                 elif not result.skipped:
                     self.stdout.write(f"  {self._describe(result)}")
 
-        interval = options["interval"].total_seconds()
+        interval = (options["interval"] or DEFAULT_INTERVAL).total_seconds()
         self.stdout.write(f"Ticking every {interval:g} s until SIGTERM or SIGINT.")
         with _stop_on_signals() as should_stop:
             ticks = rollup.run_loop(

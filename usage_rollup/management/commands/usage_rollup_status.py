@@ -3,11 +3,17 @@ import datetime
 import json
 import math
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
 from usage_rollup.health import status_lines
-from usage_rollup.management.cli import add_database_argument, command_errors, seconds
+from usage_rollup.management.cli import (
+    MAX_STALENESS,
+    RollupCommand,
+    add_database_argument,
+    command_errors,
+    seconds,
+)
 
 
 def _jsonable(value):
@@ -18,7 +24,7 @@ def _jsonable(value):
     return value
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Show the rollup's health: watermark and lag, dirty queue, last run, pg_cron job. "
         "With --max-lag, exit non-zero when the rollup is staler than that (a health check)."
@@ -30,9 +36,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-lag",
-            type=seconds,
+            type=seconds(MAX_STALENESS),
             metavar="SECONDS",
-            help="exit 1 when the watermark is more than this many seconds behind the clock",
+            help="exit 1 when the watermark is more than this many seconds behind the clock "
+            "(0 to 315360000, ten years)",
         )
         add_database_argument(parser)
 
