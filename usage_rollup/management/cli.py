@@ -5,27 +5,13 @@ import argparse
 import contextlib
 import datetime
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connections
 
 from usage_rollup.health import counted
 from usage_rollup.rollup import RollupError, error_summary
-
-# The bounds of the commands' options (the README lists them). Each is wide enough for any real
-# use and narrow enough that nothing computed from a value inside it overflows: Python's dates
-# and timedeltas, PostgreSQL's timestamps (now() minus the lag), its integers.
-MAX_LAG = datetime.timedelta(days=31)  # a safety lag is minutes; a month is past any use
-MAX_INTERVAL = datetime.timedelta(days=1)  # a loop that ticks less than daily is no scheduler
-MAX_STALENESS = datetime.timedelta(days=3650)  # --max-lag: ten years
-FIRST_DAY = datetime.date(1970, 1, 1)  # days named on the command line: --since, --from, ...
-LAST_DAY = datetime.date(2199, 12, 31)
-MAX_SLICE_DAYS = 3660  # days one verification query compares: ten years
-MAX_MONTHS_BACK = 1200  # a century
-MAX_COUNT = 10**9  # rows one tick reads, ticks one loop runs
-MAX_DEMO_ROWS = 10**8  # ten times the largest benchmark history
-MAX_DEMO_DAYS = 3650  # the largest benchmark history's days
 
 
 def add_database_argument(parser: CommandParser) -> None:
@@ -60,43 +46,69 @@ class RollupCommand(BaseCommand):
         return parser
 
 
-def seconds(
-    maximum: datetime.timedelta, *, zero: bool = True
-) -> Callable[[str], datetime.timedelta]:
+class Seconds:
     """An argparse type: a number of seconds from 0 (above 0 without `zero`) up to `maximum`."""
-    limit = maximum.total_seconds()
-    lowest = "from 0 to" if zero else "above 0, at most"
-    expected = f"a number of seconds {lowest} {limit:,.0f} ({counted(maximum.days, 'day')})"
 
-    def parse(text: str) -> datetime.timedelta:
+    def __init__(self, maximum: datetime.timedelta, *, zero: bool = True) -> None:
+        self.maximum = maximum
+        self.zero = zero
+
+    @property
+    def bounds(self) -> str:
+        lowest = "from 0 to" if self.zero else "above 0, at most"
+        limit = self.maximum.total_seconds()
+        return f"{lowest} {limit:,.0f} ({counted(self.maximum.days, 'day')})"
+
+    def __call__(self, text: str) -> datetime.timedelta:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         # Checked before the timedelta is made, which overflows past 999,999,999 days; a value
         # above 0 that rounds to 0 microseconds is still 0.
-        if not 0 <= value <= limit or not (zero or datetime.timedelta(seconds=value)):
-            raise argparse.ArgumentTypeError(f"must be {expected}, not {text!r}")
+        limit = self.maximum.total_seconds()
+        if not 0 <= value <= limit or not (self.zero or datetime.timedelta(seconds=value)):
+            raise argparse.ArgumentTypeError(
+                f"must be a number of seconds {self.bounds}, not {text!r}"
+            )
         return datetime.timedelta(seconds=value)
 
-    return parse
 
-
-def whole_number(maximum: int) -> Callable[[str], int]:
+class WholeNumber:
     """An argparse type: a whole number from 1 to `maximum`."""
 
-    def parse(text: str) -> int:
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+
+    @property
+    def bounds(self) -> str:
+        return f"from 1 to {self.maximum:,}"
+
+    def __call__(self, text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             value = 0
-        if not 1 <= value <= maximum:
-            raise argparse.ArgumentTypeError(
-                f"must be a whole number from 1 to {maximum:,}, not {text!r}"
-            )
+        if not 1 <= value <= self.maximum:
+            raise argparse.ArgumentTypeError(f"must be a whole number {self.bounds}, not {text!r}")
         return value
 
-    return parse
+
+# The bounds of the commands' options (the README lists them). Each is wide enough for any real
+# use and narrow enough that nothing computed from a value inside it overflows: Python's dates
+# and timedeltas, PostgreSQL's timestamps (now() minus the lag), its integers.
+LAG = Seconds(datetime.timedelta(days=31))  # a safety lag is minutes; a month is past any use
+INTERVAL = Seconds(datetime.timedelta(days=1), zero=False)  # a loop is a scheduler: 0 spins
+STALENESS = Seconds(datetime.timedelta(days=3650))  # --max-lag: ten years
+COUNT = WholeNumber(10**9)  # rows one tick reads, ticks one loop runs
+SLICE_DAYS = WholeNumber(3660)  # days one verification query compares: ten years
+MONTHS_BACK = WholeNumber(1200)  # a century
+DEMO_ROWS = WholeNumber(10**8)  # ten times the largest benchmark history
+DEMO_DAYS = WholeNumber(3650)  # the days of the largest benchmark history
+# Days and times named on the command line (--since, --until, --from, --to).
+FIRST_DAY = datetime.date(1970, 1, 1)
+LAST_DAY = datetime.date(2199, 12, 31)
+DAYS = f"from {FIRST_DAY} to {LAST_DAY}"
 
 
 def utc_date(text: str) -> datetime.date:
@@ -106,9 +118,7 @@ def utc_date(text: str) -> datetime.date:
     except ValueError:
         value = None
     if value is None or not FIRST_DAY <= value <= LAST_DAY:
-        raise argparse.ArgumentTypeError(
-            f"must be a UTC day from {FIRST_DAY} to {LAST_DAY} (YYYY-MM-DD), not {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"must be a UTC day {DAYS} (YYYY-MM-DD), not {text!r}")
     return value
 
 
@@ -129,7 +139,7 @@ def utc_datetime(text: str) -> datetime.datetime:
         value = value.replace(tzinfo=datetime.UTC)
     if value is None or not _FIRST_MOMENT <= value < _END_MOMENT:
         raise argparse.ArgumentTypeError(
-            f"must be an ISO date or time from {FIRST_DAY} to {LAST_DAY} (UTC), such as "
+            f"must be an ISO date or time {DAYS} (UTC), such as "
             f"2026-01-31 or 2026-01-31T12:00Z, not {text!r}"
         )
     return value

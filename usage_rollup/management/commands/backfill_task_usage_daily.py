@@ -3,11 +3,10 @@ from django.core.management.base import CommandError
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
-    MAX_MONTHS_BACK,
+    MONTHS_BACK,
     RollupCommand,
     add_database_argument,
     command_errors,
-    whole_number,
 )
 from usage_rollup.management.progress import BackfillProgress
 
@@ -31,9 +30,9 @@ class Command(RollupCommand):
         )
         parser.add_argument(
             "--months-back",
-            type=whole_number(MAX_MONTHS_BACK),
+            type=MONTHS_BACK,
             metavar="N",
-            help="only the last N months of history, 1 to 1200 (needs --force-partial)",
+            help=f"only the last N months of history, {MONTHS_BACK.bounds} (needs --force-partial)",
         )
         parser.add_argument(
             "--force-partial",

@@ -7,15 +7,14 @@ from django.core.management.base import CommandError
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
-    MAX_COUNT,
-    MAX_INTERVAL,
-    MAX_LAG,
+    COUNT,
+    DAYS,
+    INTERVAL,
+    LAG,
     RollupCommand,
     add_database_argument,
     command_errors,
-    seconds,
     utc_datetime,
-    whole_number,
 )
 
 DEFAULT_INTERVAL = datetime.timedelta(seconds=60)
@@ -47,17 +46,16 @@ class Command(RollupCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--lag",
-            type=seconds(MAX_LAG),
+            type=LAG,
             metavar="SECONDS",
             default=rollup.DEFAULT_LAG,
-            help="seconds the watermark stays behind the clock, 0 to 2678400 (31 days; "
-            "default: 300)",
+            help=f"seconds the watermark stays behind the clock, {LAG.bounds} (default: 300)",
         )
         parser.add_argument(
             "--max-rows",
-            type=whole_number(MAX_COUNT),
+            type=COUNT,
             metavar="N",
-            help="changed rows one tick reads at most, 1 to 10^9 (default: "
+            help=f"changed rows one tick reads at most, {COUNT.bounds} (default: "
             "USAGE_ROLLUP_TICK_MAX_ROWS, else the database's usage_rollup.tick_max_rows)",
         )
         parser.add_argument(
@@ -70,30 +68,29 @@ class Command(RollupCommand):
         )
         parser.add_argument(
             "--interval",
-            type=seconds(MAX_INTERVAL, zero=False),
+            type=INTERVAL,
             metavar="SECONDS",
-            help="seconds between the ticks of --loop, above 0 and at most 86400 (a day; "
-            "default: 60)",
+            help=f"seconds between the ticks of --loop, {INTERVAL.bounds} (default: 60)",
         )
         parser.add_argument(
             "--max-ticks",
-            type=whole_number(MAX_COUNT),
+            type=COUNT,
             metavar="N",
-            help="end --loop after this many ticks, 1 to 10^9",
+            help=f"end --loop after this many ticks, {COUNT.bounds}",
         )
         parser.add_argument(
             "--from",
             dest="window_from",
             type=utc_datetime,
             metavar="TIME",
-            help="window start (with --to), from 1970-01-01 to 2199-12-31",
+            help=f"window start (with --to), {DAYS}",
         )
         parser.add_argument(
             "--to",
             dest="window_to",
             type=utc_datetime,
             metavar="TIME",
-            help="window end, exclusive, from 1970-01-01 to 2199-12-31",
+            help=f"window end, exclusive, {DAYS}",
         )
         add_database_argument(parser)
 

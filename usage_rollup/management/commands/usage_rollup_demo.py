@@ -5,12 +5,11 @@ from django.core.management.base import CommandError
 
 from usage_rollup import queries, rollup, synthetic
 from usage_rollup.management.cli import (
-    MAX_DEMO_DAYS,
-    MAX_DEMO_ROWS,
+    DEMO_DAYS,
+    DEMO_ROWS,
     RollupCommand,
     add_database_argument,
     command_errors,
-    whole_number,
 )
 from usage_rollup.management.progress import BackfillProgress
 
@@ -25,21 +24,21 @@ class Command(RollupCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--rows",
-            type=whole_number(MAX_DEMO_ROWS),
+            type=DEMO_ROWS,
             default=200_000,
-            help="usage rows to generate, 1 to 10^8 (default: 200000)",
+            help=f"usage rows to generate, {DEMO_ROWS.bounds} (default: 200,000)",
         )
         parser.add_argument(
             "--days",
-            type=whole_number(MAX_DEMO_DAYS),
+            type=DEMO_DAYS,
             default=180,
-            help="days of history to spread, 1 to 3650 (default: 180)",
+            help=f"days of history to spread, {DEMO_DAYS.bounds} (default: 180)",
         )
         parser.add_argument(
             "--read-days",
-            type=whole_number(MAX_DEMO_DAYS),
+            type=DEMO_DAYS,
             default=90,
-            help="days of usage to read back, 1 to 3650 (default: 90)",
+            help=f"days of usage to read back, {DEMO_DAYS.bounds} (default: 90)",
         )
         parser.add_argument(
             "--reset",

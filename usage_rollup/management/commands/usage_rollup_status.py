@@ -9,11 +9,10 @@ from django.core.management.base import CommandError
 from usage_rollup import rollup
 from usage_rollup.health import health_problems, status_lines
 from usage_rollup.management.cli import (
-    MAX_STALENESS,
+    STALENESS,
     RollupCommand,
     add_database_argument,
     command_errors,
-    seconds,
 )
 
 # The figures RollupState derives from its fields, which --json prints beside them.
@@ -44,10 +43,10 @@ class Command(RollupCommand):
         )
         parser.add_argument(
             "--max-lag",
-            type=seconds(MAX_STALENESS),
+            type=STALENESS,
             metavar="SECONDS",
             help="exit 1 when the watermark is more than this many seconds behind the clock "
-            "(0 to 315360000, ten years), or ahead of it, when a backfill is unfinished or when "
+            f"({STALENESS.bounds}) or ahead of it, when a backfill is unfinished or when "
             "buckets are set aside",
         )
         add_database_argument(parser)

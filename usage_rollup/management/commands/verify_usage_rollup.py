@@ -3,12 +3,12 @@ from django.core.management.base import CommandError
 from usage_rollup import verify
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
-    MAX_SLICE_DAYS,
+    DAYS,
+    SLICE_DAYS,
     RollupCommand,
     add_database_argument,
     command_errors,
     utc_date,
-    whole_number,
 )
 
 
@@ -24,13 +24,13 @@ class Command(RollupCommand):
             "--since",
             type=utc_date,
             metavar="DAY",
-            help="first UTC day to check, from 1970-01-01 (default: all)",
+            help=f"first UTC day to check, {DAYS} (default: all)",
         )
         parser.add_argument(
             "--until",
             type=utc_date,
             metavar="DAY",
-            help="last UTC day to check, included, up to 2199-12-31 (default: all)",
+            help=f"last UTC day to check, included, {DAYS} (default: all)",
         )
         parser.add_argument(
             "--repair",
@@ -39,10 +39,10 @@ class Command(RollupCommand):
         )
         parser.add_argument(
             "--slice-days",
-            type=whole_number(MAX_SLICE_DAYS),
+            type=SLICE_DAYS,
             metavar="N",
             default=7,
-            help="days compared per query, 1 to 3660 (default: 7)",
+            help=f"days compared per query, {SLICE_DAYS.bounds} (default: 7)",
         )
         add_database_argument(parser)
 
