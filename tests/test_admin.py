@@ -21,6 +21,7 @@ from usage_rollup.admin import EstimatedCountPaginator
 from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
+    TaskUsageDailySetAside,
     TaskUsageRollupState,
     Workspace,
 )
@@ -32,7 +33,7 @@ YESTERDAY_NOON = datetime.datetime.combine(
     TODAY - datetime.timedelta(days=1), datetime.time(12), tzinfo=datetime.UTC
 )
 TODAY_START = datetime.datetime.combine(TODAY, datetime.time(0), tzinfo=datetime.UTC)
-ROLLUP_MODELS = (TaskUsageDaily, TaskUsageDailyDirty, TaskUsageRollupState)
+ROLLUP_MODELS = (TaskUsageDaily, TaskUsageDailyDirty, TaskUsageDailySetAside, TaskUsageRollupState)
 CHART_ADMINS = ("agentruntime", "workspace")
 
 
@@ -72,9 +73,9 @@ def operator(db) -> User:
 
 @pytest.fixture
 def usage_world(cursor):
-    """Two runtimes in a workspace, usage of two models over two days, rolled up, and one
-    entry in the dirty queue. Rows are stamped in the past: a tick inside the test's transaction
-    only rolls up rows written before that transaction began."""
+    """Two runtimes in a workspace, usage of two models over two days, rolled up, one entry in
+    the dirty queue and one set-aside bucket. Rows are stamped in the past: a tick inside the
+    test's transaction only rolls up rows written before that transaction began."""
     ws = world.workspace()
     runtimes = [world.runtime(ws), world.runtime(ws)]
     agent = world.agent(ws)
@@ -87,6 +88,7 @@ def usage_world(cursor):
     doomed = world.usage(world.task(agent, runtimes[1]), "gpt-5-mini", "openai", at=TODAY_START)
     _tick(cursor)
     doomed.delete()  # queues its bucket: the rollup has 5 buckets, the raw rows make 4
+    world.set_aside(runtimes[0], "claude-opus", TODAY)
     return {"workspace": ws, "runtimes": runtimes}
 
 
@@ -113,7 +115,7 @@ def test_every_admin_url_answers_staff_with_view_permission(client, viewer, usag
 
     answers = {url: client.get(url).status_code for url in urls}
 
-    assert len(urls) == 2 * 9 + 2
+    assert len(urls) == 2 * 10 + 2
     assert answers == dict.fromkeys(urls, 200)
 
 
@@ -300,6 +302,72 @@ def test_the_health_panel_shows_the_lines_the_status_command_prints(client, curs
     assert shown[1:] == printed[1:]  # the watermark's lag moves between the two reads
 
 
+def _panel_row(html: str, label: str) -> tuple[str, str]:
+    """The level and the text of one line of the health panel."""
+    level, text = re.search(
+        rf'<tr class="line-(\w+)" data-label="{label}">\s*<th>{label}</th><td>(.*?)</td>', html
+    ).groups()
+    return level, text
+
+
+def test_the_health_panel_shows_an_unfinished_backfill_in_red(client, cursor, viewer):
+    _tick(cursor)
+    cursor.execute(
+        "UPDATE task_usage_rollup_state SET backfill_started_at = '2026-01-02 03:04:05+00', "
+        "backfill_slices_done = 3, backfill_slices_total = 12 WHERE id = 1"
+    )
+    client.force_login(viewer)
+
+    html = client.get(reverse("admin:usage_rollup_taskusagerollupstate_changelist")).content
+
+    assert _panel_row(html.decode(), "Backfill") == (
+        "error",
+        "started 2026-01-02 03:04:05+00:00, 3 of 12 slices, not finished: "
+        "run backfill_task_usage_daily again",
+    )
+    assert 'data-level="error"' in html.decode()
+
+
+def test_the_health_panel_shows_a_watermark_ahead_of_the_clock_in_red(client, cursor, viewer):
+    _tick(cursor)
+    cursor.execute(
+        "UPDATE task_usage_rollup_state SET watermark_at = clock_timestamp() + interval '1 hour' "
+        "WHERE id = 1"
+    )
+    client.force_login(viewer)
+
+    html = client.get(reverse("admin:usage_rollup_taskusagerollupstate_changelist")).content
+
+    level, text = _panel_row(html.decode(), "Clock")
+    assert level == "error" and " s ahead of the database clock, which stepped back" in text
+
+
+def test_the_health_panel_names_the_set_aside_buckets(client, viewer, usage_world):
+    runtime = usage_world["runtimes"][0]
+    client.force_login(viewer)
+
+    html = client.get(reverse("admin:usage_rollup_taskusagerollupstate_changelist")).content
+
+    assert _panel_row(html.decode(), "Set aside") == (
+        "error",
+        "1 bucket cannot be computed and stay out of the rollup, retried by every tick: "
+        f"{TODAY} runtime {runtime.pk} workspace {runtime.workspace_id} "
+        "anthropic/claude-opus: bigint out of range",
+    )
+
+
+def test_the_set_aside_list_shows_each_buckets_error_and_attempts(client, viewer, usage_world):
+    error = world.SET_ASIDE_ERROR
+    client.force_login(viewer)
+
+    response = client.get(reverse("admin:usage_rollup_taskusagedailysetaside_changelist"))
+
+    (bucket,) = response.context["cl"].result_list
+    assert (bucket.model, bucket.error, bucket.attempts) == ("claude-opus", error, 1)
+    html = response.content.decode()
+    assert error in html and usage_world["runtimes"][0].name in html
+
+
 def test_the_daily_list_totals_the_filtered_rows(client, cursor, viewer, usage_world):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
@@ -366,7 +434,8 @@ def _queries_of(client, url: str) -> int:
 CHANGELIST_QUERIES = {
     "taskusagedaily": 12,  # session, user, 2 permission, 2 filter names, estimate, count, page,
     "taskusagedailydirty": 11,  # totals (daily only), distinct providers, distinct models
-    "taskusagerollupstate": 7,
+    "taskusagedailysetaside": 11,  # as the dirty queue's
+    "taskusagerollupstate": 8,  # session, user, 2 permission, installed, state, set aside, pg_cron
     "workspace": 7,
     "agentruntime": 8,
     "agent": 7,
@@ -394,6 +463,14 @@ def test_changelists_make_a_fixed_number_of_queries_however_many_rows(
         world.usage(task, "claude-haiku", at=TODAY_START)
     _tick(cursor)
     cursor.execute("INSERT INTO task_usage_daily_dirty SELECT * FROM task_usage_daily_dirty")
+    cursor.execute(
+        """
+        INSERT INTO task_usage_daily_set_aside
+               (bucket_date, workspace_id, runtime_id, provider, model, error)
+        SELECT bucket_date, workspace_id, runtime_id, provider, model, 'bigint out of range'
+          FROM task_usage_daily
+        """
+    )
 
     assert _queries_of(client, url) == before
 

@@ -151,8 +151,8 @@ def test_months_back_with_force_partial_leaves_older_days_behind_the_watermark(c
     "args, message",
     [
         (["--slice", "year"], "invalid choice: 'year'"),
-        (["--months-back", "0", "--force-partial"], "must be a whole number >= 1"),
-        (["--months-back", "-3", "--force-partial"], "must be a whole number >= 1"),
+        (["--months-back", "0", "--force-partial"], "must be a whole number from 1 to"),
+        (["--months-back", "-3", "--force-partial"], "must be a whole number from 1 to"),
         (["--database", "elsewhere"], "invalid choice: 'elsewhere'"),
     ],
 )

@@ -57,3 +57,76 @@ def test_without_prometheus_client_the_import_says_what_to_install(monkeypatch):
 
     with pytest.raises(ImportError, match=r'pip install "django-usage-rollup\[metrics\]"'):
         importlib.import_module("usage_rollup.metrics")
+
+
+def _set_state(cursor, assignments: str) -> None:
+    cursor.execute("SELECT rollup_task_usage_daily('0 seconds')")
+    cursor.execute(f"UPDATE task_usage_rollup_state SET {assignments} WHERE id = 1")
+
+
+def test_a_watermark_ahead_of_the_clock_is_reported_in_seconds(client, cursor):
+    _set_state(cursor, "watermark_at = clock_timestamp() + interval '1 hour'")
+
+    assert 3500 < _scrape(client)["usage_rollup_watermark_ahead_seconds"] <= 3600
+
+
+def test_a_watermark_behind_the_clock_is_zero_seconds_ahead(client, cursor):
+    _set_state(cursor, "watermark_ahead_at = now(), watermark_ahead_seconds = 30")
+
+    assert _scrape(client)["usage_rollup_watermark_ahead_seconds"] == 0
+
+
+def test_clock_steps_back_are_a_counter(client, cursor):
+    _set_state(cursor, "clock_steps_back = 3")
+
+    assert _scrape(client)["usage_rollup_clock_steps_back_total"] == 3
+
+
+def test_set_aside_buckets_are_counted(client, cursor):
+    runtime = world.runtime(world.workspace())
+    world.set_aside(runtime, "claude-sonnet")
+    world.set_aside(runtime, "claude-opus")
+
+    assert _scrape(client)["usage_rollup_set_aside_buckets"] == 2
+
+
+def test_an_unfinished_backfill_is_flagged_with_its_slices(client, cursor):
+    _set_state(
+        cursor,
+        "backfill_started_at = now(), backfill_slices_done = 3, backfill_slices_total = 12, "
+        "backfill_lease_until = clock_timestamp() - interval '1 second'",
+    )
+
+    metrics = _scrape(client)
+
+    assert metrics["usage_rollup_backfill_unfinished"] == 1
+    assert metrics["usage_rollup_backfill_running"] == 0
+    assert metrics["usage_rollup_backfill_slices_done"] == 3
+    assert metrics["usage_rollup_backfill_slices_total"] == 12
+
+
+def test_a_running_backfill_is_flagged_and_not_unfinished(client, cursor):
+    _set_state(
+        cursor,
+        "backfill_started_at = now(), backfill_slices_done = 1, backfill_slices_total = 12, "
+        "backfill_lease_until = clock_timestamp() + interval '1 minute'",
+    )
+
+    metrics = _scrape(client)
+
+    assert metrics["usage_rollup_backfill_running"] == 1
+    assert metrics["usage_rollup_backfill_unfinished"] == 0
+
+
+def test_a_rollup_that_never_backfilled_nor_set_aside_reports_zeros(client, cursor):
+    cursor.execute("SELECT rollup_task_usage_daily('0 seconds')")
+
+    metrics = _scrape(client)
+
+    assert metrics["usage_rollup_watermark_ahead_seconds"] == 0
+    assert metrics["usage_rollup_clock_steps_back_total"] == 0
+    assert metrics["usage_rollup_set_aside_buckets"] == 0
+    assert metrics["usage_rollup_backfill_unfinished"] == 0
+    assert metrics["usage_rollup_backfill_running"] == 0
+    assert "usage_rollup_backfill_slices_done" not in metrics
+    assert "usage_rollup_backfill_slices_total" not in metrics

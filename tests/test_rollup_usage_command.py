@@ -110,7 +110,7 @@ def test_a_tick_or_a_loop_skips_while_another_tick_holds_the_lock(session):
     assert other.execute("SELECT rollup_task_usage_daily('0 seconds')").fetchone()[0] == 1
 
     assert _rollup_usage("--lag", "0").startswith("Skipped: another tick holds the rollup's lock")
-    out = _rollup_usage("--loop", "--interval", "0", "--max-ticks", "2", "-v", "2")
+    out = _rollup_usage("--loop", "--interval", "0.01", "--max-ticks", "2", "-v", "2")
     assert "rollup rows changed" not in out and "Stopped after 2 ticks." in out
 
     other.rollback()  # the other tick never happened: nothing was rolled up meanwhile
@@ -123,10 +123,10 @@ def test_a_loop_ticks_until_its_max_ticks_and_logs_each(caplog):
     _usage_hours_ago(2)
     caplog.set_level(logging.INFO, logger="usage_rollup.tick")
 
-    out = _rollup_usage("--loop", "--interval", "0", "--max-ticks", "3", "--lag", "0")
+    out = _rollup_usage("--loop", "--interval", "0.01", "--max-ticks", "3", "--lag", "0")
 
     assert out.splitlines() == [
-        "Ticking every 0 s until SIGTERM or SIGINT.",
+        "Ticking every 0.01 s until SIGTERM or SIGINT.",
         "Stopped after 3 ticks.",
     ]
     assert [line.split()[1] for line in _tick_lines(caplog)] == ["rows=1", "rows=0", "rows=0"]
@@ -205,9 +205,9 @@ def test_a_window_recomputes_the_rows_changed_in_it(cursor):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--lag", "-1"], "argument --lag: must be a number of seconds >= 0, not '-1'"),
+        (["--lag", "-1"], "argument --lag: must be a number of seconds from 0 to .*, not '-1'"),
         (["--lag", "soon"], "argument --lag: must be a number of seconds"),
-        (["--max-rows", "0"], "argument --max-rows: must be a whole number >= 1"),
+        (["--max-rows", "0"], "argument --max-rows: must be a whole number from 1 to"),
         (["--loop", "--interval", "-5"], "argument --interval: must be a number of seconds"),
         (["--loop", "--max-ticks", "-1"], "argument --max-ticks: must be a whole number"),
         (["--from", "2025-02-01", "--to", "2025-01-01"], "starts at 2025-02-01 .* after it ends"),

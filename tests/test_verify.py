@@ -126,9 +126,9 @@ def test_slices_of_any_size_find_the_same_buckets(cursor, rolled_up):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--since", "2026-13-01"], "must be a day such as 2026-01-31, not '2026-13-01'"),
+        (["--since", "2026-13-01"], r"must be a UTC day .* \(YYYY-MM-DD\), not '2026-13-01'"),
         (["--since", "2026-03-05", "--until", "2026-03-01"], "after it ends"),
-        (["--slice-days", "0"], "must be a whole number >= 1, not '0'"),
+        (["--slice-days", "0"], "must be a whole number from 1 to 3,660, not '0'"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(rolled_up, argv, message):

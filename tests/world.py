@@ -1,9 +1,11 @@
-"""Builders for the source tables, for tests that state the world they need in a few lines."""
+"""Builders for the source tables, for tests that state the world they need in a few lines, and
+for set-aside buckets, which only the rollup's SQL writes otherwise."""
 
 import datetime
 import itertools
 
 import pgtrigger
+from django.db import connection
 
 from usage_rollup.models import (
     Agent,
@@ -52,3 +54,24 @@ def usage(
         return TaskUsage.objects.create(**fields)
     with pgtrigger.ignore("usage_rollup.TaskUsage:task_usage_inserted"):
         return TaskUsage.objects.create(**fields, created_at=at, updated_at=at)
+
+
+SET_ASIDE_ERROR = "bigint out of range"
+
+
+def set_aside(
+    on_runtime: AgentRuntime,
+    model: str = "claude-sonnet",
+    day: datetime.date = datetime.date(2026, 1, 2),
+    error: str = SET_ASIDE_ERROR,
+) -> None:
+    """A bucket of this runtime the rollup could not compute, as a tick sets it aside."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO task_usage_daily_set_aside
+                   (bucket_date, workspace_id, runtime_id, provider, model, error)
+            VALUES (%s, %s, %s, 'anthropic', %s, %s)
+            """,
+            [day, on_runtime.workspace_id, on_runtime.pk, model, error],
+        )

@@ -31,6 +31,7 @@ from usage_rollup.models import (
     TaskUsage,
     TaskUsageDaily,
     TaskUsageDailyDirty,
+    TaskUsageDailySetAside,
     TaskUsageRollupState,
     Workspace,
 )
@@ -211,6 +212,20 @@ class TaskUsageDailyDirtyAdmin(BucketAdmin):
     @admin.display(description="age", ordering="age")
     def age(self, entry) -> str:
         return str(datetime.timedelta(seconds=round(entry.age.total_seconds())))
+
+
+@admin.register(TaskUsageDailySetAside)
+class TaskUsageDailySetAsideAdmin(BucketAdmin):
+    """Buckets the rollup cannot compute: each tick retries them and drops them once they do."""
+
+    list_display = (
+        *BucketAdmin.key_columns,
+        "error",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+    )
+    ordering = ("first_failed_at",)
 
 
 @admin.register(TaskUsageRollupState)

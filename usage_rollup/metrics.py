@@ -80,6 +80,45 @@ class RollupCollector:
             "Ticks that failed since the rollup was installed.",
             value=current.failed_runs,
         )
+        yield _gauge(
+            "usage_rollup_watermark_ahead_seconds",
+            "Seconds the watermark is ahead of the database clock now, after the clock stepped "
+            "back (the next tick recovers); 0 while it is behind, as it should be.",
+            current.watermark_ahead_now_seconds,
+        )
+        yield CounterMetricFamily(
+            "usage_rollup_clock_steps_back",
+            "Ticks that found the watermark ahead of the database clock (it stepped back) and "
+            "recovered, since the rollup was installed.",
+            value=current.clock_steps_back,
+        )
+        yield _gauge(
+            "usage_rollup_set_aside_buckets",
+            "Buckets that cannot be computed (their sums overflow bigint): left out of the "
+            "rollup, retried by every tick, listed in task_usage_daily_set_aside.",
+            current.set_aside_buckets,
+        )
+        yield _gauge(
+            "usage_rollup_backfill_unfinished",
+            "1 when the latest backfill started and stopped before its last slice (run "
+            "backfill_task_usage_daily again), else 0.",
+            float(current.backfill_status == "unfinished"),
+        )
+        yield _gauge(
+            "usage_rollup_backfill_running",
+            "1 while a backfill holds a live lease (ticks skip meanwhile), else 0.",
+            float(current.backfill_status == "running"),
+        )
+        yield _gauge(
+            "usage_rollup_backfill_slices_done",
+            "Slices the latest backfill has done (no sample before the first backfill).",
+            current.backfill_slices_done,
+        )
+        yield _gauge(
+            "usage_rollup_backfill_slices_total",
+            "Slices the latest backfill planned (no sample before the first backfill).",
+            current.backfill_slices_total,
+        )
 
 
 @require_GET

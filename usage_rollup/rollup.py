@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from django.db import DatabaseError, OperationalError, connections, transaction
 
@@ -92,7 +92,28 @@ class CronJob:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetAsideBucket:
+    """A bucket the rollup cannot compute (task_usage_daily_set_aside): left out, retried."""
+
+    bucket_date: datetime.date
+    workspace_id: uuid.UUID
+    runtime_id: uuid.UUID
+    provider: str
+    model: str
+    error: str
+    first_failed_at: datetime.datetime
+    last_failed_at: datetime.datetime
+    attempts: int
+
+
+BackfillStatus = Literal["never", "running", "unfinished", "finished"]
+
+
+@dataclasses.dataclass(frozen=True)
 class RollupState:
+    """The state row, the queue, the set-aside buckets and pg_cron, as one read saw them;
+    `read_at` is the database clock (clock_timestamp()) at that read."""
+
     watermark_at: datetime.datetime | None
     lag_seconds: float
     last_run_started_at: datetime.datetime | None
@@ -106,12 +127,48 @@ class RollupState:
     oldest_dirty_age_seconds: float | None = None
     pg_cron_installed: bool = False
     cron_jobs: tuple[CronJob, ...] = ()
+    read_at: datetime.datetime | None = None
+    # The last time a tick found the watermark ahead of the database clock, by how much, and how
+    # many times in all; the tick recovered each time.
+    watermark_ahead_at: datetime.datetime | None = None
+    watermark_ahead_seconds: float | None = None
+    clock_steps_back: int = 0
+    # The latest backfill.
+    backfill_started_at: datetime.datetime | None = None
+    backfill_heartbeat_at: datetime.datetime | None = None
+    backfill_lease_until: datetime.datetime | None = None
+    backfill_finished_at: datetime.datetime | None = None
+    backfill_slices_done: int | None = None
+    backfill_slices_total: int | None = None
+    # How many buckets are set aside, and the first SET_ASIDE_SHOWN of them.
+    set_aside_buckets: int = 0
+    set_aside: tuple[SetAsideBucket, ...] = ()
 
     @property
     def last_run_seconds(self) -> float | None:
         if self.last_run_started_at is None or self.last_run_finished_at is None:
             return None
         return (self.last_run_finished_at - self.last_run_started_at).total_seconds()
+
+    @property
+    def watermark_ahead_now_seconds(self) -> float:
+        """How far the watermark is ahead of the database clock now (the clock stepped back
+        and no tick has recovered yet); 0 while it is behind, as it should be."""
+        return max(0.0, -self.lag_seconds)
+
+    @property
+    def backfill_status(self) -> BackfillStatus:
+        """never; finished (since it last started); running (its lease is live); else
+        unfinished: it stopped, or its process died, before its last slice."""
+        if self.backfill_started_at is None:
+            return "never"
+        if self.backfill_finished_at is not None and (
+            self.backfill_finished_at >= self.backfill_started_at
+        ):
+            return "finished"
+        if self.backfill_lease_until is not None and self.backfill_lease_until > self.read_at:
+            return "running"
+        return "unfinished"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,28 +416,51 @@ def _cron_jobs(cursor) -> tuple[CronJob, ...]:
     return tuple(CronJob(*row) for row in cursor.fetchall())
 
 
+# How many set-aside buckets state() names (all are counted).
+SET_ASIDE_SHOWN = 3
+
+# One snapshot of the state row and the queue; read_at is the clock every age is measured by.
+_STATE = """
+SELECT s.watermark_at, task_usage_rollup_lag_seconds() AS lag_seconds, s.last_run_started_at,
+       s.last_run_finished_at, s.last_run_rows, s.last_error,
+       coalesce(s.failed_runs, 0) AS failed_runs, q.depth AS dirty_buckets,
+       q.oldest AS oldest_dirty_at, s.last_error_at,
+       extract(epoch FROM c.read_at - q.oldest)::double precision AS oldest_dirty_age_seconds,
+       c.read_at, s.watermark_ahead_at, s.watermark_ahead_seconds,
+       coalesce(s.clock_steps_back, 0) AS clock_steps_back, s.backfill_started_at,
+       s.backfill_heartbeat_at, s.backfill_lease_until, s.backfill_finished_at,
+       s.backfill_slices_done, s.backfill_slices_total,
+       (SELECT count(*) FROM task_usage_daily_set_aside) AS set_aside_buckets
+  FROM (VALUES (1)) AS one (id)
+  LEFT JOIN task_usage_rollup_state s USING (id)
+ CROSS JOIN (SELECT clock_timestamp() AS read_at) c
+ CROSS JOIN (SELECT count(*) AS depth, min(enqueued_at) AS oldest
+               FROM task_usage_daily_dirty) q
+"""
+
+_SET_ASIDE = """
+SELECT bucket_date, workspace_id, runtime_id, provider, model, error, first_failed_at,
+       last_failed_at, attempts
+  FROM task_usage_daily_set_aside
+ ORDER BY first_failed_at, bucket_date, workspace_id, runtime_id, provider, model
+ LIMIT %s
+"""
+
+
 def state(using: str = "default") -> RollupState:
-    """The rollup's progress and health, as the state row, the lag function, the queue and
-    pg_cron say. A missing state row (the first tick creates it) reads as a rollup that never
-    ran."""
+    """The rollup's progress and health, as the state row, the lag function, the queue, the
+    set-aside buckets and pg_cron say. A missing state row (the first tick creates it) reads as
+    a rollup that never ran. Reads only."""
     require_installed(using)
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT s.watermark_at, task_usage_rollup_lag_seconds(), s.last_run_started_at,
-                   s.last_run_finished_at, s.last_run_rows, s.last_error,
-                   coalesce(s.failed_runs, 0), q.depth, q.oldest, s.last_error_at,
-                   extract(epoch FROM clock_timestamp() - q.oldest)::double precision
-              FROM (VALUES (1)) AS one (id)
-              LEFT JOIN task_usage_rollup_state s USING (id)
-             CROSS JOIN (SELECT count(*) AS depth, min(enqueued_at) AS oldest
-                           FROM task_usage_daily_dirty) q
-            """
-        )
-        row = cursor.fetchone()
+        cursor.execute(_STATE)
+        names = [column.name for column in cursor.description]
+        fields = dict(zip(names, cursor.fetchone(), strict=True))
+        cursor.execute(_SET_ASIDE, [SET_ASIDE_SHOWN])
+        set_aside = tuple(SetAsideBucket(*row) for row in cursor.fetchall())
         installed = _pg_cron_installed(cursor)
         jobs = _cron_jobs(cursor) if installed else ()
-    return RollupState(*row, pg_cron_installed=installed, cron_jobs=jobs)
+    return RollupState(**fields, set_aside=set_aside, pg_cron_installed=installed, cron_jobs=jobs)
 
 
 def _require_pg_cron(cursor, using: str) -> None:

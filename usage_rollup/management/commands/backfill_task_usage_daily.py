@@ -1,16 +1,17 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
+    MONTHS_BACK,
+    RollupCommand,
     add_database_argument,
     command_errors,
-    positive_int,
 )
 from usage_rollup.management.progress import BackfillProgress
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Recompute every bucket of the usage history in slices of bucket days, holding the "
         "rollup's lock, then stamp the watermark by the database clock. Safe to re-run."
@@ -29,9 +30,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--months-back",
-            type=positive_int,
+            type=MONTHS_BACK,
             metavar="N",
-            help="only the last N months of history (needs --force-partial)",
+            help=f"only the last N months of history, {MONTHS_BACK.bounds} (needs --force-partial)",
         )
         parser.add_argument(
             "--force-partial",

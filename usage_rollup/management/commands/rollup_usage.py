@@ -2,17 +2,22 @@ import contextlib
 import datetime
 import signal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
+    COUNT,
+    DAYS,
+    INTERVAL,
+    LAG,
+    RollupCommand,
     add_database_argument,
     command_errors,
-    positive_int,
-    seconds,
     utc_datetime,
 )
+
+DEFAULT_INTERVAL = datetime.timedelta(seconds=60)
 
 
 @contextlib.contextmanager
@@ -31,7 +36,7 @@ def _stop_on_signals():
             signal.signal(signum, handler)
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Roll up usage: one tick of rollup_task_usage_daily() by default, --catch-up to tick "
         "until the rollup is current, --loop to tick on an interval where pg_cron is not "
@@ -41,17 +46,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--lag",
-            type=seconds,
+            type=LAG,
             metavar="SECONDS",
             default=rollup.DEFAULT_LAG,
-            help="seconds the watermark stays behind the clock (default: 300)",
+            help=f"seconds the watermark stays behind the clock, {LAG.bounds} (default: 300)",
         )
         parser.add_argument(
             "--max-rows",
-            type=positive_int,
+            type=COUNT,
             metavar="N",
-            help="changed rows one tick reads at most (default: USAGE_ROLLUP_TICK_MAX_ROWS, "
-            "else the database's usage_rollup.tick_max_rows)",
+            help=f"changed rows one tick reads at most, {COUNT.bounds} (default: "
+            "USAGE_ROLLUP_TICK_MAX_ROWS, else the database's usage_rollup.tick_max_rows)",
         )
         parser.add_argument(
             "--catch-up",
@@ -63,27 +68,29 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--interval",
-            type=seconds,
+            type=INTERVAL,
             metavar="SECONDS",
-            default=datetime.timedelta(seconds=60),
-            help="seconds between the ticks of --loop (default: 60)",
+            help=f"seconds between the ticks of --loop, {INTERVAL.bounds} (default: 60)",
         )
         parser.add_argument(
-            "--max-ticks", type=positive_int, metavar="N", help="end --loop after this many ticks"
+            "--max-ticks",
+            type=COUNT,
+            metavar="N",
+            help=f"end --loop after this many ticks, {COUNT.bounds}",
         )
         parser.add_argument(
             "--from",
             dest="window_from",
             type=utc_datetime,
             metavar="TIME",
-            help="window start (with --to)",
+            help=f"window start (with --to), {DAYS}",
         )
         parser.add_argument(
             "--to",
             dest="window_to",
             type=utc_datetime,
             metavar="TIME",
-            help="window end, exclusive",
+            help=f"window end, exclusive, {DAYS}",
         )
         add_database_argument(parser)
 
@@ -95,6 +102,8 @@ class Command(BaseCommand):
         modes = [options["catch_up"], options["loop"], window[0] is not None]
         if sum(modes) > 1:
             raise CommandError("choose one of --catch-up, --loop and --from/--to")
+        if not options["loop"] and (options["interval"], options["max_ticks"]) != (None, None):
+            raise CommandError("--max-ticks and --interval go with --loop")
         database = options["database"]
         with command_errors("the rollup"):
             if window[0] is not None:
@@ -160,7 +169,7 @@ class Command(BaseCommand):
                 elif not result.skipped:
                     self.stdout.write(f"  {self._describe(result)}")
 
-        interval = options["interval"].total_seconds()
+        interval = (options["interval"] or DEFAULT_INTERVAL).total_seconds()
         self.stdout.write(f"Ticking every {interval:g} s until SIGTERM or SIGINT.")
         with _stop_on_signals() as should_stop:
             ticks = rollup.run_loop(

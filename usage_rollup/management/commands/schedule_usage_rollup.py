@@ -1,10 +1,8 @@
-from django.core.management.base import BaseCommand
-
 from usage_rollup import rollup
-from usage_rollup.management.cli import add_database_argument, command_errors
+from usage_rollup.management.cli import RollupCommand, add_database_argument, command_errors
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         f"Schedule the rollup's tick ({rollup.CRON_COMMAND}) with pg_cron as job "
         f"{rollup.CRON_JOB_NAME!r}, or change its schedule; --unschedule removes it. Where "

@@ -1,14 +1,20 @@
 import datetime
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import queries, rollup, synthetic
-from usage_rollup.management.cli import add_database_argument, command_errors, positive_int
+from usage_rollup.management.cli import (
+    DEMO_DAYS,
+    DEMO_ROWS,
+    RollupCommand,
+    add_database_argument,
+    command_errors,
+)
 from usage_rollup.management.progress import BackfillProgress
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Show the rollup at work: migrate, write a synthetic usage history (if the database has "
         "none), backfill, tick, and print a runtime's daily usage from the rollup beside the raw "
@@ -17,16 +23,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--rows", type=positive_int, default=200_000, help="usage rows to generate"
+            "--rows",
+            type=DEMO_ROWS,
+            default=200_000,
+            help=f"usage rows to generate, {DEMO_ROWS.bounds} (default: 200,000)",
         )
         parser.add_argument(
-            "--days", type=positive_int, default=180, help="days of history to spread"
+            "--days",
+            type=DEMO_DAYS,
+            default=180,
+            help=f"days of history to spread, {DEMO_DAYS.bounds} (default: 180)",
         )
         parser.add_argument(
             "--read-days",
-            type=positive_int,
+            type=DEMO_DAYS,
             default=90,
-            help="days of usage to read back (default 90)",
+            help=f"days of usage to read back, {DEMO_DAYS.bounds} (default: 90)",
         )
         parser.add_argument(
             "--reset",

@@ -2,26 +2,39 @@ import dataclasses
 import datetime
 import json
 import math
+import uuid
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import rollup
-from usage_rollup.health import status_lines
-from usage_rollup.management.cli import add_database_argument, command_errors, seconds
+from usage_rollup.health import health_problems, status_lines
+from usage_rollup.management.cli import (
+    STALENESS,
+    RollupCommand,
+    add_database_argument,
+    command_errors,
+)
+
+# The figures RollupState derives from its fields, which --json prints beside them.
+DERIVED = ("last_run_seconds", "watermark_ahead_now_seconds", "backfill_status")
 
 
 def _jsonable(value):
-    if isinstance(value, datetime.datetime):
+    if isinstance(value, datetime.date):  # a datetime too
         return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     if isinstance(value, float) and math.isinf(value):
         return None  # the lag before the first tick: JSON has no Infinity
     return value
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
-        "Show the rollup's health: watermark and lag, dirty queue, last run, pg_cron job. "
-        "With --max-lag, exit non-zero when the rollup is staler than that (a health check)."
+        "Show the rollup's health: watermark and lag, the clock, dirty queue, set-aside "
+        "buckets, last run, the latest backfill, pg_cron job. With --max-lag, exit non-zero "
+        "when the rollup is staler than that, its watermark is ahead of the clock, a backfill "
+        "is unfinished or buckets are set aside (a health check)."
     )
 
     def add_arguments(self, parser):
@@ -30,9 +43,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--max-lag",
-            type=seconds,
+            type=STALENESS,
             metavar="SECONDS",
-            help="exit 1 when the watermark is more than this many seconds behind the clock",
+            help="exit 1 when the watermark is more than this many seconds behind the clock "
+            f"({STALENESS.bounds}) or ahead of it, when a backfill is unfinished or when "
+            "buckets are set aside",
         )
         add_database_argument(parser)
 
@@ -43,20 +58,17 @@ class Command(BaseCommand):
             self._print_json(current)
         else:
             self._print_text(current)
-        if max_lag is None or current.lag_seconds <= max_lag.total_seconds():
+        if max_lag is None:
             return
-        if current.watermark_at is None:
-            raise CommandError("the rollup never ran: backfill, then schedule its ticks")
-        raise CommandError(
-            f"the rollup is stale: {current.lag_seconds:.1f} s behind the clock, more than "
-            f"--max-lag {max_lag.total_seconds():g} s"
-        )
+        problems = health_problems(current, max_lag.total_seconds())
+        if problems:
+            raise CommandError("; ".join(problems))
 
     def _print_json(self, current: rollup.RollupState) -> None:
         fields = dataclasses.asdict(
             current, dict_factory=lambda pairs: {name: _jsonable(value) for name, value in pairs}
         )
-        fields["last_run_seconds"] = current.last_run_seconds
+        fields.update((name, _jsonable(getattr(current, name))) for name in DERIVED)
         self.stdout.write(json.dumps(fields, sort_keys=True))
 
     def _print_text(self, current: rollup.RollupState) -> None:

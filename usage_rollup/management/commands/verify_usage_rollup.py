@@ -1,16 +1,18 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from usage_rollup import verify
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
+    DAYS,
+    SLICE_DAYS,
+    RollupCommand,
     add_database_argument,
     command_errors,
-    positive_int,
     utc_date,
 )
 
 
-class Command(BaseCommand):
+class Command(RollupCommand):
     help = (
         "Compare task_usage_daily with the raw aggregate of task_usage, bucket by bucket, and "
         "exit non-zero if any bucket is wrong. Buckets the rollup has not caught up with yet "
@@ -19,13 +21,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--since", type=utc_date, metavar="DAY", help="first UTC day to check (default: all)"
+            "--since",
+            type=utc_date,
+            metavar="DAY",
+            help=f"first UTC day to check, {DAYS} (default: all)",
         )
         parser.add_argument(
             "--until",
             type=utc_date,
             metavar="DAY",
-            help="last UTC day to check, included (default: all)",
+            help=f"last UTC day to check, included, {DAYS} (default: all)",
         )
         parser.add_argument(
             "--repair",
@@ -34,10 +39,10 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--slice-days",
-            type=positive_int,
+            type=SLICE_DAYS,
             metavar="N",
             default=7,
-            help="days compared per query (default: 7)",
+            help=f"days compared per query, {SLICE_DAYS.bounds} (default: 7)",
         )
         add_database_argument(parser)
 
