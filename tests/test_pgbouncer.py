@@ -158,7 +158,7 @@ def test_a_backfill_killed_behind_pgbouncer_leaves_no_lock_and_ticks_resume_afte
     assert state["backfill_finished_at"] is None
     assert state["backfill_slices_done"] < state["backfill_slices_total"]
     status = run_manage_py("usage_rollup_status", url=database_url())
-    assert re.search(r"^Backfill: .*unfinished", status.stdout, re.M | re.I), status.stdout
+    assert re.search(r"^Backfill: .*not finished", status.stdout, re.M | re.I), status.stdout
 
 
 def test_a_second_backfill_behind_pgbouncer_is_refused_while_the_first_holds_its_lease(

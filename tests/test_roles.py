@@ -102,7 +102,7 @@ def test_the_whole_pipeline_runs_as_a_role_with_exactly_the_documented_grants(
     _invalidate(admin)
     _succeeds("rollup_usage", "--lag", "0", "--catch-up", url=url)
     _succeeds(
-        "rollup_usage", "--lag", "0", "--loop", "--interval", "0", "--max-ticks", "2", url=url
+        "rollup_usage", "--lag", "0", "--loop", "--interval", "0.01", "--max-ticks", "2", url=url
     )
     assert_exact(admin)
     assert "Last error:  none" in _succeeds("usage_rollup_status", url=url)
