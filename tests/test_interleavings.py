@@ -52,16 +52,21 @@ def test_a_queue_row_somebody_holds_is_skipped_by_the_drain_never_waited_for(ses
     assert_exact(setup)
 
 
-def test_a_writer_relying_on_a_committed_queue_row_holds_it_across_a_tick(session):
-    setup, writer, ticker = session(), session(autocommit=False), session()
-    world = build(setup)
-    # A committed queue row names t1's haiku bucket on r1 ...
-    setup.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
-    setup.execute(
+def _queue_haiku_bucket_of_t1(conn, world) -> None:
+    """Leave one committed queue row, naming t1's haiku bucket on r1 (the row of a delete; the
+    bucket keeps a row of usage, written again)."""
+    conn.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
+    conn.execute(
         "INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
         " VALUES (%s, 'haiku', 3, '2026-03-11 12:00+00')",
         [world.t1],
     )
+
+
+def test_a_writer_relying_on_a_committed_queue_row_holds_it_across_a_tick(session):
+    setup, writer, ticker = session(), session(autocommit=False), session()
+    world = build(setup)
+    _queue_haiku_bucket_of_t1(setup, world)
     (queued,) = setup.execute("SELECT count(*) FROM task_usage_daily_dirty").fetchone()
     assert queued == 1
     # ... and an open writer removes usage from that same bucket: it adds no row of its own.
@@ -85,12 +90,7 @@ def test_a_writer_waits_for_a_tick_that_drained_its_bucket_then_queues_it_anew(s
         session(),
     )
     world = build(setup)
-    setup.execute("DELETE FROM task_usage WHERE task_id = %s AND model = 'haiku'", [world.t1])
-    setup.execute(
-        "INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
-        " VALUES (%s, 'haiku', 3, '2026-03-11 12:00+00')",
-        [world.t1],
-    )
+    _queue_haiku_bucket_of_t1(setup, world)
     blocker.execute("LOCK TABLE task_usage_daily IN EXCLUSIVE MODE")
     running = in_background(ticker, "SELECT rollup_task_usage_daily('0 seconds')")
     wait_until_blocked(setup, ticker.info.backend_pid)  # it has drained the row; it waits to write
