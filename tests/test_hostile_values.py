@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from tests.committed import assert_exact, build, tick, watermark
-from usage_rollup import queries, verify
+from usage_rollup import queries, verification
 
 
 def _state(conn, *columns: str) -> tuple:
@@ -120,7 +120,7 @@ def test_a_set_aside_bucket_reads_exactly_in_realtime_and_verifies_as_pending(se
 
     (huge,) = [row for row in rows if row["model"] == "huge"]
     assert huge["input_tokens"] == 2 * BIG
-    report = verify.verify()
+    report = verification.verify()
     assert report.pending >= 1 and not report.wrong
 
 

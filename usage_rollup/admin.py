@@ -1,6 +1,6 @@
 """The Django admin: the source tables to browse, the rollup read-only, its health, and actions.
 
-Adapters only: every action and view calls one function of the core (rollup, verify, queries,
+Adapters only: every action and view calls one function of the core (rollup, verification, queries,
 health, charts) and reports back with a message. The rollup's own rows are written by its SQL
 functions alone, so adding, changing and deleting them is refused to everyone, superusers too.
 """
@@ -22,7 +22,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from usage_rollup import charts, config, health, queries, rollup, verify
+from usage_rollup import charts, config, health, queries, rollup, verification
 from usage_rollup.models import (
     Agent,
     AgentRuntime,
@@ -147,7 +147,7 @@ class BucketAdmin(ReadOnlyAdmin):
         return bucket.runtime_name or f"{bucket.runtime_id} (deleted)"
 
 
-def _keys(queryset) -> list[verify.BucketKey]:
+def _keys(queryset) -> list[verification.BucketKey]:
     return [tuple(key) for key in queryset.values_list(*BUCKET_KEY)]
 
 
@@ -171,7 +171,7 @@ class TaskUsageDailyAdmin(BucketAdmin):
     @admin.action(description="Verify the selected buckets against the raw rows")
     def verify_selected(self, request, queryset):
         keys = _keys(queryset)
-        found = verify.differences_of(keys)
+        found = verification.differences_of(keys)
         if not found:
             self.message_user(
                 request,
@@ -190,7 +190,7 @@ class TaskUsageDailyAdmin(BucketAdmin):
 
     @admin.action(description="Queue the selected buckets for recompute", permissions=["operate"])
     def queue_selected(self, request, queryset):
-        queued = verify.queue_buckets(_keys(queryset))
+        queued = verification.queue_buckets(_keys(queryset))
         self.message_user(
             request,
             f"Queued {health.counted(queued, 'bucket')}: the next tick recomputes "

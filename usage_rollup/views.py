@@ -10,7 +10,8 @@ malformed id or `days`, 404 for an id that names nothing or names what the user 
 import datetime
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.db import models
 from django.http import HttpRequest, JsonResponse
@@ -23,7 +24,7 @@ VIEW_PERMISSION = "usage_rollup.view_taskusagedaily"
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
 
-Read = Callable[[uuid.UUID, datetime.date], list[dict]]
+Read = Callable[[uuid.UUID, datetime.date], Sequence[Mapping[str, Any]]]
 
 
 def _error(status: int, reason: str) -> JsonResponse:
@@ -66,7 +67,7 @@ def usage_view(read: Read, owner: type[models.Model], noun: config.UsageOwnerKin
     return view
 
 
-def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[dict]:
+def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[queries.SummaryRow]:
     return queries.usage_summary("workspace", workspace_id, since)
 
 

@@ -67,7 +67,7 @@ class Command(BaseCommand):
         tick = rollup.tick(datetime.timedelta(0), database)
         self.stdout.write(f"Tick: {tick.rows} rollup rows changed.")
 
-        runtime_id = queries.busiest_runtime(database)
+        runtime_id = queries.busiest_runtime(using=database)
         if runtime_id is None:
             self.stdout.write("No runtime has usage: nothing to read.")
             return
