@@ -279,7 +279,12 @@ class TaskUsageRollupStateAdmin(ReadOnlyAdmin):
 
 
 class ChartDaysForm(forms.Form):
-    days = forms.IntegerField(min_value=1, max_value=365, required=False)
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text="full UTC days before today to show besides today, as the API's days=N",
+    )
 
 
 class UsageChartAdmin(LargeTableAdmin):
@@ -328,8 +333,7 @@ class UsageChartAdmin(LargeTableAdmin):
                 request, "admin/usage_rollup/usage_chart.html", context, status=400
             )
         days = form.cleaned_data["days"] or self.default_days
-        today = queries.utc_today()
-        since = today - datetime.timedelta(days=days - 1)
+        today, since = queries.utc_today(), queries.period_start(days)
         data = charts.daily_tokens(self.read_usage(owner.pk, since), since, today)
         context.update(
             days=days,

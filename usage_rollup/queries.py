@@ -279,6 +279,14 @@ def utc_today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def period_start(days: int) -> datetime.date:
+    """The first UTC day of the last `days` days: `days` full days before today, plus today.
+
+    What `days=N` means wherever a period is asked for: the API, the admin's chart, the demo.
+    """
+    return utc_today() - datetime.timedelta(days=days)
+
+
 def _rows(sql: str, params: dict, columns: tuple[str, ...], using: str) -> list[dict]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)

@@ -60,9 +60,7 @@ def usage_view(read: Read, owner: type[models.Model], noun: config.UsageOwnerKin
         found = owner.objects.filter(pk=owner_uuid).first()
         if found is None or not config.authorize()(request.user, noun, found):
             return _error(404, f"no {noun} {owner_uuid}")
-        # N full earlier UTC days plus today.
-        since = queries.utc_today() - datetime.timedelta(days=days)
-        return JsonResponse(read(owner_uuid, since), safe=False)
+        return JsonResponse(read(owner_uuid, queries.period_start(days)), safe=False)
 
     return view
 

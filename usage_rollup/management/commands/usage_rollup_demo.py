@@ -89,7 +89,7 @@ class Command(BaseCommand):
         if runtime_id is None:
             self.stdout.write("No runtime has usage: nothing to read.")
             return
-        since = queries.utc_today() - datetime.timedelta(days=read_days)
+        since = queries.period_start(read_days)
         reads = queries.compare_reads(runtime_id, since, using=database)
         self._print_usage(runtime_id, since, reads)
 
