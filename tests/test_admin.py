@@ -539,16 +539,31 @@ def test_the_workspace_chart_covers_all_its_runtimes(client, cursor, viewer, usa
     assert _bars(response.content.decode()) == _expected_bars(cursor, 1, workspace.pk)
 
 
-def test_the_chart_covers_the_days_asked_for(client, viewer, usage_world):
+def test_the_chart_shows_that_many_full_days_before_today_plus_today_as_the_api_does(
+    client, viewer, usage_world
+):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
     url = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
 
-    today_only = client.get(url, {"days": 1})
+    one_day = client.get(url, {"days": 1})
 
-    assert today_only.context["since"] == today_only.context["until"] == TODAY
-    assert {day for day, _ in _bars(today_only.content.decode())} == {TODAY.isoformat()}
-    assert client.get(url).context["days"] == 30
+    yesterday = TODAY - datetime.timedelta(days=1)
+    assert (one_day.context["since"], one_day.context["until"]) == (yesterday, TODAY)
+    days = {day for day, _ in _bars(one_day.content.decode())}
+    assert days == {yesterday.isoformat(), TODAY.isoformat()}
+    assert "full UTC days before today to show besides today" in one_day.content.decode()
+
+
+def test_the_chart_shows_thirty_days_before_today_by_default(client, viewer, usage_world):
+    runtime = usage_world["runtimes"][0]
+    client.force_login(viewer)
+    url = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+
+    response = client.get(url)
+
+    assert response.context["days"] == 30
+    assert response.context["since"] == TODAY - datetime.timedelta(days=30)
 
 
 @pytest.mark.parametrize("days", ["0", "366", "many"])

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from tests import world
@@ -48,6 +49,39 @@ def viewer(client, django_user_model):
     user.user_permissions.add(Permission.objects.get(codename="view_taskusagedaily"))
     client.force_login(user)
     return client
+
+
+def only_their_workspaces(user, kind, obj) -> bool:
+    """An USAGE_ROLLUP_AUTHORIZE for these tests: a user reads the workspace whose slug is their
+    username, and the runtimes of that workspace."""
+    workspace = obj if kind == "workspace" else obj.workspace
+    return workspace.slug == user.username
+
+
+ONLY_THEIR_WORKSPACES = "tests.test_api.only_their_workspaces"
+ASKED: list[tuple] = []
+
+
+def ask_and_allow(user, kind, obj) -> bool:
+    ASKED.append((user.username, kind, obj))
+    return True
+
+
+@pytest.fixture
+def asked(settings):
+    """USAGE_ROLLUP_AUTHORIZE allows everything and records what it was asked."""
+    settings.USAGE_ROLLUP_AUTHORIZE = "tests.test_api.ask_and_allow"
+    ASKED.clear()
+    yield ASKED
+    ASKED.clear()
+
+
+def _kind(name: str) -> str:
+    return name.split("-")[0]
+
+
+def _owner(usage, name: str):
+    return usage[f"{_kind(name)}-usage"]
 
 
 def _url(name: str, owner_id, days=None) -> str:
@@ -136,17 +170,96 @@ def test_a_malformed_id_is_a_400_with_a_reason(viewer, name, owner_id):
 
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_an_id_that_names_nothing_is_a_404(viewer, usage, name):
-    response = viewer.get(_url(name, uuid.uuid4()))
+    unknown = uuid.uuid4()
+
+    response = viewer.get(_url(name, unknown))
 
     assert response.status_code == 404
-    assert response.json()["error"].startswith("no ")
+    assert response.json() == {"error": f"no {_kind(name)} {unknown}"}
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_an_owner_the_authorize_callable_refuses_is_a_404_like_an_unknown_id(
+    viewer, usage, settings, name
+):
+    settings.USAGE_ROLLUP_AUTHORIZE = ONLY_THEIR_WORKSPACES
+    owner = _owner(usage, name)
+
+    response = viewer.get(_url(name, owner.id))
+
+    assert response.status_code == 404
+    assert response.json() == {"error": f"no {_kind(name)} {owner.id}"}
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_an_owner_the_authorize_callable_allows_is_answered(viewer, usage, settings, name):
+    settings.USAGE_ROLLUP_AUTHORIZE = ONLY_THEIR_WORKSPACES
+    usage["workspace-usage"].slug = "viewer"
+    usage["workspace-usage"].save()
+
+    response = viewer.get(_url(name, _owner(usage, name).id))
+
+    assert response.status_code == 200
+    assert response.json()
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_the_authorize_callable_is_asked_about_the_owner_in_the_url(viewer, usage, asked, name):
+    owner = _owner(usage, name)
+
+    viewer.get(_url(name, owner.id))
+
+    assert asked == [("viewer", _kind(name), owner)]
+
+
+def test_usage_by_agent_is_decided_on_the_runtime_not_on_its_agents_workspace(
+    viewer, usage, settings
+):
+    settings.USAGE_ROLLUP_AUTHORIZE = ONLY_THEIR_WORKSPACES
+    runtime = usage["runtime-usage"]
+    visitor = world.agent(world.workspace())  # an agent of a workspace the viewer may read
+    visitor.workspace.slug = "viewer"
+    visitor.workspace.save()
+    world.usage(world.task(visitor, runtime), at=_at(0))
+
+    response = viewer.get(_url("runtime-usage-by-agent", runtime.id))
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("name", ENDPOINTS)
+def test_without_the_view_permission_the_authorize_callable_is_not_asked(
+    client, usage, asked, name
+):
+    client.force_login(User.objects.create_user("outsider"))
+
+    response = client.get(_url(name, _owner(usage, name).id))
+
+    assert response.status_code == 403
+    assert asked == []
+
+
+@pytest.mark.parametrize(
+    "path, why",
+    [
+        ("tests.test_api.no_such_callable", "cannot be imported"),
+        ("no_such_module.may_read", "cannot be imported"),
+        ("may_read", "cannot be imported"),
+        ("tests.test_api.ENDPOINTS", "is not callable"),
+    ],
+)
+def test_an_authorize_path_that_names_no_callable_is_improperly_configured(
+    viewer, usage, settings, path, why
+):
+    settings.USAGE_ROLLUP_AUTHORIZE = path
+
+    with pytest.raises(ImproperlyConfigured, match=f"USAGE_ROLLUP_AUTHORIZE .*{why}"):
+        viewer.get(_url("runtime-usage", usage["runtime-usage"].id))
 
 
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_nobody_signed_in_is_a_401(client, usage, name):
-    owner = usage["workspace-usage" if name.startswith("workspace") else "runtime-usage"]
-
-    response = client.get(_url(name, owner.id))
+    response = client.get(_url(name, _owner(usage, name).id))
 
     assert response.status_code == 401
     assert response.json() == {"error": "sign in to read usage"}
@@ -155,9 +268,8 @@ def test_nobody_signed_in_is_a_401(client, usage, name):
 @pytest.mark.parametrize("name", ENDPOINTS)
 def test_a_user_without_the_view_permission_is_a_403(client, usage, name):
     client.force_login(User.objects.create_user("outsider"))
-    owner = usage["workspace-usage" if name.startswith("workspace") else "runtime-usage"]
 
-    response = client.get(_url(name, owner.id))
+    response = client.get(_url(name, _owner(usage, name).id))
 
     assert response.status_code == 403
     assert "usage_rollup.view_taskusagedaily" in response.json()["error"]

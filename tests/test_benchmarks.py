@@ -4,18 +4,38 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.db import connection
+from psycopg import sql
 
 from benchmarks.run import FIGURES
 
 REPO = Path(__file__).resolve().parent.parent
+SMOKE = "usage_bench_smoke"  # the databases these tests make: SMOKE, and SMOKE_<size>
+
+
+@pytest.fixture(autouse=True)
+def drop_smoke_databases():
+    """Drop the databases the benchmark made when the test ends, as it leaves them to be
+    reused by its next run (ours should not outlive the test run)."""
+    yield
+    params = connection.get_connection_params()
+    conninfo = {key: params[key] for key in ("user", "password", "host", "port") if params.get(key)}
+    with psycopg.connect(**conninfo, dbname="postgres", autocommit=True) as server:
+        names = server.execute(
+            "SELECT datname FROM pg_database WHERE datname = %s OR starts_with(datname, %s)",
+            [SMOKE, f"{SMOKE}_"],
+        ).fetchall()
+        for (name,) in names:
+            server.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.mark.bench_smoke
 def test_the_read_modes_benchmark_runs_small_and_only_the_rollup_lags_pending_writes():
     command = [sys.executable, "benchmarks/read_modes.py", "--rows", "3000", "--days", "60"]
     command += ["--requests", "20", "--repeat", "3", "--pending-rows", "50"]
-    command += ["--db-name", "usage_bench_smoke"]
+    command += ["--db-name", SMOKE]
 
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
 
@@ -36,7 +56,7 @@ def test_the_read_modes_benchmark_runs_small_and_only_the_rollup_lags_pending_wr
 @pytest.mark.bench_smoke
 def test_the_benchmark_command_runs_small_and_prints_every_figure_with_its_bar(tmp_path):
     command = [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path)]
-    command += ["--db-prefix", "usage_bench_smoke"]
+    command += ["--db-prefix", SMOKE]
 
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
 

@@ -17,7 +17,7 @@ from django.db import connections
 
 from tests import operations
 from tests.committed import assert_exact, tick
-from usage_rollup import rollup, verify
+from usage_rollup import rollup, verification
 
 WRITERS = 3
 ZONES = ("UTC", "Pacific/Kiritimati", "America/Los_Angeles")
@@ -62,7 +62,7 @@ def _ticker(conn, stop: threading.Event, counts: collections.Counter, wrong: lis
             # 0 means nothing to do, or another tick or the backfill held the lock.
             if tick(conn):
                 counts["ticks that changed rows"] += 1
-            found = verify.differences(datetime.date.min, datetime.date.max)
+            found = verification.differences(datetime.date.min, datetime.date.max)
             counts["buckets pending at a check"] += sum(diff.pending for diff in found)
             wrong.extend(diff.describe() for diff in found if not diff.pending)
     finally:

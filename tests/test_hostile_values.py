@@ -8,7 +8,7 @@ import pytest
 
 from tests import world
 from tests.committed import assert_exact, build, tick, watermark
-from usage_rollup import queries, rollup, verify
+from usage_rollup import queries, rollup, verification
 
 
 def _state(conn, *columns: str) -> tuple:
@@ -121,7 +121,7 @@ def test_a_set_aside_bucket_reads_exactly_in_realtime_and_verifies_as_pending(se
 
     (huge,) = [row for row in rows if row["model"] == "huge"]
     assert huge["input_tokens"] == 2 * BIG
-    report = verify.verify()
+    report = verification.verify()
     assert report.pending >= 1 and not report.wrong
 
 

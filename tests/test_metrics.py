@@ -10,10 +10,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import world
 
 HOUR_AGO = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+METRICS_TOKEN = "a-scrapers-token"
+
+
+@pytest.fixture(autouse=True)
+def metrics_token(settings):
+    """Scrapes here send the metrics token, as Prometheus does (tests/test_metrics_access.py
+    tests who else may read them)."""
+    settings.USAGE_ROLLUP_METRICS_TOKEN = METRICS_TOKEN
 
 
 def _scrape(client) -> dict[str, float]:
-    response = client.get("/metrics/")
+    response = client.get("/metrics/", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
     return {

@@ -1,6 +1,6 @@
 """The Django admin: the source tables to browse, the rollup read-only, its health, and actions.
 
-Adapters only: every action and view calls one function of the core (rollup, verify, queries,
+Adapters only: every action and view calls one function of the core (rollup, verification, queries,
 health, charts) and reports back with a message. The rollup's own rows are written by its SQL
 functions alone, so adding, changing and deleting them is refused to everyone, superusers too.
 """
@@ -22,7 +22,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from usage_rollup import charts, config, health, queries, rollup, verify
+from usage_rollup import charts, config, health, queries, rollup, verification
 from usage_rollup.models import (
     Agent,
     AgentRuntime,
@@ -148,7 +148,7 @@ class BucketAdmin(ReadOnlyAdmin):
         return bucket.runtime_name or f"{bucket.runtime_id} (deleted)"
 
 
-def _keys(queryset) -> list[verify.BucketKey]:
+def _keys(queryset) -> list[verification.BucketKey]:
     return [tuple(key) for key in queryset.values_list(*BUCKET_KEY)]
 
 
@@ -172,7 +172,7 @@ class TaskUsageDailyAdmin(BucketAdmin):
     @admin.action(description="Verify the selected buckets against the raw rows")
     def verify_selected(self, request, queryset):
         keys = _keys(queryset)
-        found = verify.differences_of(keys)
+        found = verification.differences_of(keys)
         if not found:
             self.message_user(
                 request,
@@ -191,7 +191,7 @@ class TaskUsageDailyAdmin(BucketAdmin):
 
     @admin.action(description="Queue the selected buckets for recompute", permissions=["operate"])
     def queue_selected(self, request, queryset):
-        queued = verify.queue_buckets(_keys(queryset))
+        queued = verification.queue_buckets(_keys(queryset))
         self.message_user(
             request,
             f"Queued {health.counted(queued, 'bucket')}: the next tick recomputes "
@@ -294,7 +294,12 @@ class TaskUsageRollupStateAdmin(ReadOnlyAdmin):
 
 
 class ChartDaysForm(forms.Form):
-    days = forms.IntegerField(min_value=1, max_value=365, required=False)
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text="full UTC days before today to show besides today, as the API's days=N",
+    )
 
 
 class UsageChartAdmin(LargeTableAdmin):
@@ -343,8 +348,7 @@ class UsageChartAdmin(LargeTableAdmin):
                 request, "admin/usage_rollup/usage_chart.html", context, status=400
             )
         days = form.cleaned_data["days"] or self.default_days
-        today = queries.utc_today()
-        since = today - datetime.timedelta(days=days - 1)
+        today, since = queries.utc_today(), queries.period_start(days)
         data = charts.daily_tokens(self.read_usage(owner.pk, since), since, today)
         context.update(
             days=days,

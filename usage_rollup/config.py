@@ -18,16 +18,28 @@ USAGE_ROLLUP_BACKFILL_LEASE_SECONDS (default 120): how long a backfill's lease l
     latest slice; ticks skip while it is live, and resume this long after a backfill died.
 USAGE_ROLLUP_LAG_ALERT_SECONDS (default 900): the lag at which the admin's health panel turns
     red (amber from half of it).
+USAGE_ROLLUP_AUTHORIZE (default unset): the dotted path of a callable `(user, kind, obj) -> bool`
+    that decides whether a user who holds the API's view permission may read the usage of `obj`,
+    a workspace (kind "workspace") or a runtime (kind "runtime"); unset lets them read all.
+USAGE_ROLLUP_METRICS_TOKEN (default unset): the bearer token that lets Prometheus scrape the
+    metrics view without a user; unset, only signed-in users with the permission may read it.
 """
 
 import os
-from typing import Literal, get_args
+from collections.abc import Callable
+from typing import Any, Literal, get_args
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.utils.module_loading import import_string
 
 ReadMode = Literal["raw", "rollup", "realtime"]
 READ_MODES: tuple[ReadMode, ...] = get_args(ReadMode)
+
+UsageOwnerKind = Literal["workspace", "runtime"]
+# (user, kind, the workspace or runtime) -> whether the user may read its usage.
+Authorize = Callable[[Any, UsageOwnerKind, models.Model], bool]
 
 
 def _setting_or_env(name: str, default: str) -> str:
@@ -89,3 +101,33 @@ def backfill_lock_timeout() -> float:
 def lag_alert_seconds() -> float:
     """The rollup's lag, in seconds, past which the admin's health panel shows it red."""
     return _number("USAGE_ROLLUP_LAG_ALERT_SECONDS", "900", float, 1)
+
+
+def _every_owner(user: Any, kind: UsageOwnerKind, obj: models.Model) -> bool:
+    return True
+
+
+def authorize() -> Authorize:
+    """Who may read which workspace's or runtime's usage, beyond the API's view permission."""
+    path = _setting_or_env("USAGE_ROLLUP_AUTHORIZE", "").strip()
+    if not path:
+        return _every_owner
+    try:
+        decide = import_string(path)
+    except ImportError as error:
+        raise ImproperlyConfigured(
+            f"USAGE_ROLLUP_AUTHORIZE must be the dotted path of a callable "
+            f"(user, kind, obj) -> bool, such as 'myproject.access.may_read_usage'; {path!r} "
+            f"cannot be imported: {error}"
+        ) from error
+    if not callable(decide):
+        raise ImproperlyConfigured(
+            f"USAGE_ROLLUP_AUTHORIZE names {path!r}, which is not callable: it must be a "
+            "callable (user, kind, obj) -> bool"
+        )
+    return decide
+
+
+def metrics_token() -> str | None:
+    """The bearer token that lets a scraper read the metrics view, or None when there is none."""
+    return _setting_or_env("USAGE_ROLLUP_METRICS_TOKEN", "").strip() or None

@@ -2,6 +2,8 @@
 
     path("metrics/", usage_rollup.metrics.metrics_view)
 
+It answers only a scraper that sends the bearer token USAGE_ROLLUP_METRICS_TOKEN, or a
+signed-in user with the permission to view the rollup state (`access.metrics_access`).
 Each scrape reads rollup.state() afresh into a registry of its own, so several web processes
 report the same figures and nothing is kept between requests. Needs the optional
 prometheus-client package: `pip install "django-usage-rollup[metrics]"`.
@@ -22,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from usage_rollup import rollup
+from usage_rollup.access import metrics_access
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFamily:
@@ -121,6 +124,7 @@ class RollupCollector:
         )
 
 
+@metrics_access
 @require_GET
 def metrics_view(request: HttpRequest, using: str = "default") -> HttpResponse:
     """The rollup's metrics in Prometheus' text format, read from database `using`."""

@@ -15,7 +15,7 @@ import dataclasses
 import datetime
 import time
 import uuid
-from typing import Literal
+from typing import Literal, TypedDict, cast
 
 from django.db import connections
 
@@ -30,6 +30,57 @@ WORKSPACE_USAGE_COLUMNS = ("workspace_id", "date", "provider", "model", *TOKEN_C
 SUMMARY_COLUMNS = ("provider", "model", *TOKEN_COLUMNS)
 BY_AGENT_COLUMNS = ("agent_id", "provider", "model", *TOKEN_COLUMNS)
 BY_HOUR_COLUMNS = ("hour", "provider", "model", *TOKEN_COLUMNS)
+
+
+class UsageTotals(TypedDict):
+    """The four token counts of a row the reads return (sums over its usage rows)."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+
+class RuntimeUsageRow(UsageTotals):
+    """A runtime's usage on one UTC day with one provider and model (SPEC section 2's row)."""
+
+    runtime_id: uuid.UUID
+    date: datetime.date
+    provider: str
+    model: str
+
+
+class WorkspaceUsageRow(UsageTotals):
+    """A workspace's usage on one UTC day with one provider and model."""
+
+    workspace_id: uuid.UUID
+    date: datetime.date
+    provider: str
+    model: str
+
+
+class SummaryRow(UsageTotals):
+    """A runtime's or workspace's usage with one provider and model over a period."""
+
+    provider: str
+    model: str
+
+
+class AgentUsageRow(UsageTotals):
+    """A runtime's usage by one agent with one provider and model over a period."""
+
+    agent_id: uuid.UUID
+    provider: str
+    model: str
+
+
+class HourUsageRow(UsageTotals):
+    """A runtime's usage in one UTC hour of the day (0-23) with one provider and model."""
+
+    hour: int
+    provider: str
+    model: str
+
 
 # How each scope is named: its column in task_usage_daily and the queue, and the expression that
 # gives a raw row's owner (SPEC section 3: the workspace is the task's agent's, not the issue's).
@@ -228,6 +279,14 @@ def utc_today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def period_start(days: int) -> datetime.date:
+    """The first UTC day of the last `days` days: `days` full days before today, plus today.
+
+    What `days=N` means wherever a period is asked for: the API, the admin's chart, the demo.
+    """
+    return utc_today() - datetime.timedelta(days=days)
+
+
 def _rows(sql: str, params: dict, columns: tuple[str, ...], using: str) -> list[dict]:
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
@@ -254,11 +313,11 @@ def _read(
     if mode == "realtime":
         # See _REALTIME_DAILY: the statement re-checks this against its own snapshot, and reads
         # raw rows alone when there is none (NULL).
-        params["watermark"] = rollup_watermark(using)
+        params["watermark"] = rollup_watermark(using=using)
     return _rows(statements[mode, scope], params, columns, using)
 
 
-def rollup_watermark(using: str = "default") -> datetime.datetime | None:
+def rollup_watermark(*, using: str = "default") -> datetime.datetime | None:
     """The rollup's watermark: every row with updated_at below it is rolled up (None: never ran)."""
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT watermark_at FROM task_usage_rollup_state WHERE id = 1")
@@ -272,9 +331,10 @@ def runtime_usage(
     *,
     source: ReadMode | None = None,
     using: str = "default",
-) -> list[dict]:
+) -> list[RuntimeUsageRow]:
     """A runtime's usage per day, provider and model from `since` on, newest day first."""
-    return _read(_DAILY_SQL, "runtime", runtime_id, since, source, USAGE_COLUMNS, using)
+    rows = _read(_DAILY_SQL, "runtime", runtime_id, since, source, USAGE_COLUMNS, using)
+    return cast(list[RuntimeUsageRow], rows)
 
 
 def workspace_usage(
@@ -283,14 +343,15 @@ def workspace_usage(
     *,
     source: ReadMode | None = None,
     using: str = "default",
-) -> list[dict]:
+) -> list[WorkspaceUsageRow]:
     """A workspace's usage per day, provider and model from `since` on, newest day first.
 
     A task counts in its agent's workspace; tasks without a runtime are not counted (SPEC 3).
     """
-    return _read(
+    rows = _read(
         _DAILY_SQL, "workspace", workspace_id, since, source, WORKSPACE_USAGE_COLUMNS, using
     )
+    return cast(list[WorkspaceUsageRow], rows)
 
 
 def usage_summary(
@@ -300,33 +361,36 @@ def usage_summary(
     *,
     source: ReadMode | None = None,
     using: str = "default",
-) -> list[dict]:
+) -> list[SummaryRow]:
     """A runtime's or workspace's total usage per provider and model from `since` on."""
-    return _read(_SUMMARY_SQL, scope, scope_id, since, source, SUMMARY_COLUMNS, using)
+    rows = _read(_SUMMARY_SQL, scope, scope_id, since, source, SUMMARY_COLUMNS, using)
+    return cast(list[SummaryRow], rows)
 
 
 def runtime_usage_by_agent(
-    runtime_id: uuid.UUID, since: datetime.date, using: str = "default"
-) -> list[dict]:
+    runtime_id: uuid.UUID, since: datetime.date, *, using: str = "default"
+) -> list[AgentUsageRow]:
     """A runtime's usage per agent, provider and model from `since` on (raw table)."""
-    return _rows(
-        _RUNTIME_USAGE_BY_AGENT, {"id": runtime_id, "since": since}, BY_AGENT_COLUMNS, using
+    params = {"id": runtime_id, "since": since}
+    return cast(
+        list[AgentUsageRow], _rows(_RUNTIME_USAGE_BY_AGENT, params, BY_AGENT_COLUMNS, using)
     )
 
 
 def runtime_usage_by_hour(
-    runtime_id: uuid.UUID, since: datetime.date, using: str = "default"
-) -> list[dict]:
+    runtime_id: uuid.UUID, since: datetime.date, *, using: str = "default"
+) -> list[HourUsageRow]:
     """A runtime's usage per UTC hour of the day (0-23), provider and model from `since` on."""
-    return _rows(_RUNTIME_USAGE_BY_HOUR, {"id": runtime_id, "since": since}, BY_HOUR_COLUMNS, using)
+    params = {"id": runtime_id, "since": since}
+    return cast(list[HourUsageRow], _rows(_RUNTIME_USAGE_BY_HOUR, params, BY_HOUR_COLUMNS, using))
 
 
 @dataclasses.dataclass(frozen=True)
 class ReadComparison:
     """The same runtime usage read from the rollup and from the raw table."""
 
-    rollup_rows: list[dict]
-    raw_rows: list[dict]
+    rollup_rows: list[RuntimeUsageRow]
+    raw_rows: list[RuntimeUsageRow]
     rollup_seconds: float
     raw_seconds: float
 
@@ -335,7 +399,7 @@ class ReadComparison:
         return self.rollup_rows == self.raw_rows
 
 
-def busiest_runtime(using: str = "default") -> uuid.UUID | None:
+def busiest_runtime(*, using: str = "default") -> uuid.UUID | None:
     """The runtime with the most tasks, the one whose raw reads cost the most."""
     with connections[using].cursor() as cursor:
         cursor.execute(
@@ -349,11 +413,11 @@ def busiest_runtime(using: str = "default") -> uuid.UUID | None:
 
 
 def compare_reads(
-    runtime_id: uuid.UUID, since: datetime.date, repeat: int = 5, using: str = "default"
+    runtime_id: uuid.UUID, since: datetime.date, *, repeat: int = 5, using: str = "default"
 ) -> ReadComparison:
     """Read a runtime's usage both ways; each timing is the best of `repeat` runs."""
 
-    def best_of(source: ReadMode) -> tuple[list[dict], float]:
+    def best_of(source: ReadMode) -> tuple[list[RuntimeUsageRow], float]:
         timings = []
         for _ in range(repeat):
             started = time.perf_counter()
@@ -366,7 +430,7 @@ def compare_reads(
     return ReadComparison(rollup_rows, raw_rows, rollup_seconds, raw_seconds)
 
 
-def estimated_row_count(table: str, using: str = "default") -> int | None:
+def estimated_row_count(table: str, *, using: str = "default") -> int | None:
     """The planner's estimate of a table's rows (pg_class.reltuples): free, unlike count(*) on a
     large table, and close after each autovacuum or ANALYZE; None before the first ANALYZE."""
     with connections[using].cursor() as cursor:

@@ -3,11 +3,16 @@
 Shaped like production: several workspaces, agents and runtimes, a skewed share of tasks per
 runtime (the first runtime is the busiest), several providers and models, a steady daily rate
 over `days` days ending now, a few late corrections, and some tasks that never got a runtime.
+
+Its workspaces are the ones whose slug starts with SLUG_PREFIX: that is how the demo tells its
+own rows from a host's (`foreign_data`).
 """
 
 import dataclasses
 
 from django.db import connections, transaction
+
+SLUG_PREFIX = "synthetic-"
 
 MODELS = (
     ("anthropic", "claude-opus-4"),
@@ -40,10 +45,11 @@ _GENERATE = """
 SELECT setseed(%(seed)s);
 
 INSERT INTO workspace (name, slug)
-SELECT 'Synthetic workspace ' || w, 'synthetic-' || w FROM generate_series(1, %(workspaces)s) w;
+SELECT 'Synthetic workspace ' || w, %(slug_prefix)s || w FROM generate_series(1, %(workspaces)s) w;
 
 CREATE TEMPORARY TABLE synthetic_workspace ON COMMIT DROP AS
-SELECT row_number() OVER (ORDER BY slug) AS n, id FROM workspace WHERE slug LIKE 'synthetic-%%';
+SELECT row_number() OVER (ORDER BY slug) AS n, id FROM workspace
+ WHERE starts_with(slug, %(slug_prefix)s);
 
 INSERT INTO agent_runtime (workspace_id, name, provider)
 SELECT w.id, format('runtime-%%s', lpad(r::text, 3, '0')), 'cloud'
@@ -87,8 +93,10 @@ ANALYZE synthetic_parent;
 
 -- Time-ordered ids (UUIDv7's layout: milliseconds first, then random bits), as many live
 -- systems use: each index insert lands at the right edge instead of a random page, which makes
--- a million rows a matter of seconds.
-CREATE FUNCTION pg_temp.synthetic_uuid(p_at timestamptz) RETURNS uuid LANGUAGE sql AS $f$
+-- a million rows a matter of seconds. OR REPLACE: the session's temporary schema keeps it, and a
+-- second history in the same session (the demo's --reset after a run) defines it again.
+CREATE OR REPLACE FUNCTION pg_temp.synthetic_uuid(p_at timestamptz) RETURNS uuid
+LANGUAGE sql AS $f$
     SELECT encode(overlay(uuid_send(gen_random_uuid())
                           PLACING substring(int8send((extract(epoch FROM p_at) * 1000)::bigint)
                                             FROM 3)
@@ -139,6 +147,36 @@ UPDATE task_usage_rollup_state
 """
 
 
+# Workspaces that are not the demo's, and whether any usage row is outside the demo's workspaces
+# (through its task's agent, as the rollup counts it; a row whose task or agent is missing too).
+_FOREIGN_DATA = """
+SELECT (SELECT count(*) FROM workspace WHERE starts_with(slug, %(slug_prefix)s) IS NOT TRUE),
+       EXISTS (SELECT FROM task_usage tu
+                 LEFT JOIN agent_task_queue t ON t.id = tu.task_id
+                 LEFT JOIN agent a ON a.id = t.agent_id
+                 LEFT JOIN workspace w ON w.id = a.workspace_id
+                WHERE starts_with(w.slug, %(slug_prefix)s) IS NOT TRUE)
+"""
+
+
+def foreign_data(*, using: str = "default") -> str | None:
+    """What the database holds that no synthetic history wrote, described; None when nothing."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass('workspace') IS NULL AND to_regclass('task_usage') IS NULL"
+        )
+        if cursor.fetchone()[0]:  # not even the source tables: nothing to protect
+            return None
+        cursor.execute(_FOREIGN_DATA, {"slug_prefix": SLUG_PREFIX})
+        workspaces, usage = cursor.fetchone()
+    found = []
+    if workspaces:
+        found.append(f"{workspaces:,} workspaces whose slug does not start with {SLUG_PREFIX!r}")
+    if usage:
+        found.append("usage rows outside the synthetic workspaces")
+    return " and ".join(found) or None
+
+
 def usage_row_count(using: str = "default") -> int:
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM task_usage")
@@ -155,6 +193,7 @@ def generate_history(shape: HistoryShape, using: str = "default") -> None:
     """Write a synthetic history of `shape.rows` usage rows, in one transaction."""
     params = {
         **dataclasses.asdict(shape),
+        "slug_prefix": SLUG_PREFIX,
         "models": len(MODELS),
         "providers": [provider for provider, _ in MODELS],
         "model_names": [model for _, model in MODELS],

@@ -1,27 +1,30 @@
 """The JSON endpoints over the read path (`queries.py`): a runtime's or a workspace's usage.
 
 Each answers GET only, to a signed-in user with the `usage_rollup.view_taskusagedaily`
-permission: 401 when nobody is signed in, 403 without the permission, 400 with a reason for a
-malformed id or `days`, 404 for an id that names nothing, else the rows as a JSON list.
+permission whom `config.authorize()` (USAGE_ROLLUP_AUTHORIZE) lets read the workspace or runtime
+named: 401 when nobody is signed in, 403 without the permission, 400 with a reason for a
+malformed id or `days`, 404 for an id that names nothing or names what the user may not read
+(the same answer, so that the API does not tell which ids exist), else the rows as a JSON list.
 """
 
 import datetime
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from usage_rollup import queries
+from usage_rollup import config, queries
 from usage_rollup.models import AgentRuntime, Workspace
 
 VIEW_PERMISSION = "usage_rollup.view_taskusagedaily"
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
 
-Read = Callable[[uuid.UUID, datetime.date], list[dict]]
+Read = Callable[[uuid.UUID, datetime.date], Sequence[Mapping[str, Any]]]
 
 
 def _error(status: int, reason: str) -> JsonResponse:
@@ -37,7 +40,7 @@ def parse_days(value: str | None) -> int:
     return int(value)
 
 
-def usage_view(read: Read, owner: type[models.Model], noun: str) -> Callable:
+def usage_view(read: Read, owner: type[models.Model], noun: config.UsageOwnerKind) -> Callable:
     """A GET endpoint answering `read(owner id, since)` for the owner named in the URL."""
 
     @require_GET
@@ -54,20 +57,21 @@ def usage_view(read: Read, owner: type[models.Model], noun: str) -> Callable:
             days = parse_days(request.GET.get("days"))
         except ValueError as error:
             return _error(400, str(error))
-        if not owner.objects.filter(pk=owner_uuid).exists():
+        found = owner.objects.filter(pk=owner_uuid).first()
+        if found is None or not config.authorize()(request.user, noun, found):
             return _error(404, f"no {noun} {owner_uuid}")
-        # N full earlier UTC days plus today.
-        since = queries.utc_today() - datetime.timedelta(days=days)
-        return JsonResponse(read(owner_uuid, since), safe=False)
+        return JsonResponse(read(owner_uuid, queries.period_start(days)), safe=False)
 
     return view
 
 
-def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[dict]:
+def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[queries.SummaryRow]:
     return queries.usage_summary("workspace", workspace_id, since)
 
 
 runtime_usage = usage_view(queries.runtime_usage, AgentRuntime, "runtime")
+# Decided on the runtime: who may read a runtime reads the usage of every agent that ran tasks
+# on it, whichever workspace the agent belongs to, as its daily usage counts them all.
 runtime_usage_by_agent = usage_view(queries.runtime_usage_by_agent, AgentRuntime, "runtime")
 runtime_usage_by_hour = usage_view(queries.runtime_usage_by_hour, AgentRuntime, "runtime")
 workspace_usage = usage_view(queries.workspace_usage, Workspace, "workspace")

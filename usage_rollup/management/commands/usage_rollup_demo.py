@@ -45,11 +45,29 @@ class Command(RollupCommand):
             action="store_true",
             help="empty every usage and rollup table first, then generate (destroys data)",
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run on a database that holds workspaces or usage the demo did not write "
+            "(with --reset: delete them); without it the demo refuses",
+        )
         add_database_argument(parser)
 
-    def handle(self, *args, rows, days, read_days, reset, database, **options):
+    def handle(self, *args, rows, days, read_days, reset, force, database, **options):
         with command_errors("the demo"):
+            if not force:
+                self._refuse_foreign_data(reset, database)
             self._run(synthetic.HistoryShape(rows=rows, days=days), read_days, reset, database)
+
+    def _refuse_foreign_data(self, reset, database):
+        found = synthetic.foreign_data(using=database)
+        if found:
+            harm = "delete them all" if reset else "write its history beside them and backfill"
+            raise CommandError(
+                f"the database holds data the demo did not write ({found}), and the demo would "
+                f"{harm}: run it on a database of its own (DATABASE_URL, --database), or pass "
+                "--force if that is what you want"
+            )
 
     def _run(self, shape, read_days, reset, database):
         call_command("migrate", database=database, interactive=False, verbosity=0)
@@ -79,11 +97,11 @@ class Command(RollupCommand):
         tick = rollup.tick(datetime.timedelta(0), database)
         self.stdout.write(f"Tick: {tick.rows} rollup rows changed.")
 
-        runtime_id = queries.busiest_runtime(database)
+        runtime_id = queries.busiest_runtime(using=database)
         if runtime_id is None:
             self.stdout.write("No runtime has usage: nothing to read.")
             return
-        since = queries.utc_today() - datetime.timedelta(days=read_days)
+        since = queries.period_start(read_days)
         reads = queries.compare_reads(runtime_id, since, using=database)
         self._print_usage(runtime_id, since, reads)
 

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from usage_rollup import verify
+from usage_rollup import verification
 from usage_rollup.health import counted
 from usage_rollup.management.cli import (
     DAYS,
@@ -48,7 +48,7 @@ class Command(RollupCommand):
 
     def handle(self, *args, since, until, repair, slice_days, database, **options):
         with command_errors("verifying the rollup"):
-            report = verify.verify(
+            report = verification.verify(
                 since, until, repair=repair, slice_days=slice_days, using=database
             )
 

@@ -136,7 +136,7 @@ def _as_difference(row: tuple) -> BucketDifference:
 
 
 def differences(
-    since: datetime.date, until: datetime.date, using: str = "default"
+    since: datetime.date, until: datetime.date, *, using: str = "default"
 ) -> list[BucketDifference]:
     """Every bucket of the days [since, until) whose rollup row differs from its raw rows."""
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
@@ -144,20 +144,20 @@ def differences(
         return [_as_difference(row) for row in cursor.fetchall()]
 
 
-def differences_of(keys: Iterable[BucketKey], using: str = "default") -> list[BucketDifference]:
+def differences_of(keys: Iterable[BucketKey], *, using: str = "default") -> list[BucketDifference]:
     """Which of the given buckets differ from their raw rows (for a hand-picked selection)."""
     wanted = set(keys)
     found = []
     for day in sorted({key[0] for key in wanted}):
         found += [
             difference
-            for difference in differences(day, day + datetime.timedelta(days=1), using)
+            for difference in differences(day, day + datetime.timedelta(days=1), using=using)
             if difference.key in wanted
         ]
     return found
 
 
-def queue_buckets(keys: Iterable[BucketKey], using: str = "default") -> int:
+def queue_buckets(keys: Iterable[BucketKey], *, using: str = "default") -> int:
     """Queue buckets for the next tick to recompute from the raw rows; return how many."""
     keys = list(keys)
     if keys:
@@ -200,11 +200,11 @@ def verify(
     if since > until:
         raise ValueError(f"the range starts on {since}, after it ends on {until}")
     for start, end in _day_slices(since, until + datetime.timedelta(days=1), slice_days):
-        found = differences(start, end, using)
+        found = differences(start, end, using=using)
         wrong = [difference for difference in found if not difference.pending]
         report.pending += len(found) - len(wrong)
         report.wrong += len(wrong)
         report.shown.extend(wrong[: max(0, keep - len(report.shown))])
         if repair:
-            report.queued += queue_buckets((difference.key for difference in wrong), using)
+            report.queued += queue_buckets((difference.key for difference in wrong), using=using)
     return report
