@@ -16,6 +16,11 @@ def pytest_addoption(parser):
         default=6.0,
         help="how long the concurrency test runs its writers (default 6; try 600 for a soak)",
     )
+    parser.addoption(
+        "--isolation-accept",
+        action="store_true",
+        help="copy each isolation spec's output over tests/isolation/expected/ (review the diff)",
+    )
 
 
 @pytest.fixture
