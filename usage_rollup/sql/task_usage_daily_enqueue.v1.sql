@@ -8,14 +8,13 @@
 -- Why it is safe to add nothing: the caller's change is not committed yet, so the row it relies
 -- on must not be drained before it commits. It is locked FOR SHARE here, to the end of the
 -- caller's transaction; the drain takes rows FOR UPDATE SKIP LOCKED and so leaves it for a
--- later tick, whose recompute then sees the change. A row a drain has already locked makes us
--- wait for that (short) tick; once it commits the row is gone, and the bucket is added anew.
--- Writers never wait for one another here: FOR SHARE locks do not conflict, and the table has
--- no unique index (two writers that find no row both add one, and the tick drains both).
--- At REPEATABLE READ, a row deleted by a tick since the writer's snapshot raises a
--- serialization error, as the locking protocol's other row locks do.
+-- later tick, whose recompute then sees the change. A row that a drain has locked is skipped
+-- here too (SKIP LOCKED) and the bucket added anew: that tick cannot see our change, and our
+-- own row stays for the next one. So a writer never waits for a tick, nor for another writer
+-- (FOR SHARE locks do not conflict, and the table has no unique index: two writers that find no
+-- row both add one, and the tick drains both).
 --
--- Locks: FOR SHARE on the queue rows it relies on. SECURITY DEFINER, so the roles that write
+-- Locks: FOR SHARE SKIP LOCKED on the queue rows it relies on. SECURITY DEFINER, so the roles that write
 -- usage need no privileges on the rollup's tables.
 CREATE OR REPLACE FUNCTION task_usage_daily_enqueue(p_buckets task_usage_bucket_key[])
 RETURNS void
@@ -37,7 +36,7 @@ BEGIN
              WHERE (d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model)
                    IN (SELECT b.bucket_date, b.workspace_id, b.runtime_id, b.provider, b.model
                          FROM unnest(p_buckets) AS b)
-               FOR SHARE OF d) AS held;
+               FOR SHARE OF d SKIP LOCKED) AS held;
 
     INSERT INTO task_usage_daily_dirty (bucket_date, workspace_id, runtime_id, provider, model)
     SELECT (k).bucket_date, (k).workspace_id, (k).runtime_id, (k).provider, (k).model
