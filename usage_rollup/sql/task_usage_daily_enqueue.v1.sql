@@ -21,6 +21,12 @@ RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path FROM CURRENT
+-- Called once per row of a cascade (10,000 times for an issue of 10,000 tasks): plan once per
+-- session, since planning each call cost three times the work (208 against 71 microseconds a
+-- call, measured), and always probe the bucket index, which a plan made while the statistics
+-- still said the queue was empty would not.
+SET plan_cache_mode = force_generic_plan
+SET enable_seqscan = off
 AS $$
 DECLARE
     v_held task_usage_bucket_key[];
