@@ -105,6 +105,10 @@ class SetAsideBucket:
     last_failed_at: datetime.datetime
     attempts: int
 
+    @property
+    def key(self) -> tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]:
+        return (self.bucket_date, self.workspace_id, self.runtime_id, self.provider, self.model)
+
 
 BackfillStatus = Literal["never", "running", "unfinished", "finished"]
 
@@ -303,8 +307,14 @@ def tick(
     return _tick(lag, max_rows, using, max_buckets)
 
 
-def _queued_before(cursor, moment: datetime.datetime) -> int:
-    cursor.execute("SELECT count(*) FROM task_usage_daily_dirty WHERE enqueued_at < %s", [moment])
+def _oldest_queued_before(cursor, moment: datetime.datetime) -> int | None:
+    """The lowest queue id among the entries queued before `moment`, or None when none is left.
+
+    A tick drains the lowest ids first, so this rises as the queue drains. It reads from the
+    head of the primary key, where those entries are: not a count of a queue that may hold
+    millions of entries, which would be paid again after every tick of a catch-up.
+    """
+    cursor.execute("SELECT min(id) FROM task_usage_daily_dirty WHERE enqueued_at < %s", [moment])
     return cursor.fetchone()[0]
 
 
@@ -323,7 +333,7 @@ def catch_up(
         # A fixed target: with lag 0 and writers always open, now() would never be reached.
         cursor.execute("SELECT clock_timestamp() - %s, clock_timestamp()", [lag])
         target, started = cursor.fetchone()
-        queued = _queued_before(cursor, started)
+        oldest = _oldest_queued_before(cursor, started)
     ticks, rows = 0, 0
     while True:
         result = _tick(lag, max_rows, using, max_buckets)
@@ -332,9 +342,11 @@ def catch_up(
         if on_tick is not None:
             on_tick(result)
         with connections[using].cursor() as cursor:
-            queued, queued_before = _queued_before(cursor, started), queued
-        caught_up = result.window_end is not None and result.window_end >= target and not queued
-        stuck = not result.moved and queued >= queued_before
+            oldest, oldest_before = _oldest_queued_before(cursor, started), oldest
+        caught_up = result.window_end is not None and result.window_end >= target and oldest is None
+        # Neither the watermark nor the queue's head moved (or the queue is empty): an open
+        # transaction holds the watermark, and the head entry, if any, is held by a writer.
+        stuck = not result.moved and oldest == oldest_before
         if caught_up or result.failed or result.skipped or stuck:
             return CatchUpResult(ticks=ticks, rows_changed=rows, caught_up=caught_up, last=result)
 
