@@ -112,9 +112,13 @@ def rollup_locks_held(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
+# The insert trigger that stamps a client's updated_at with the database clock, as PostgreSQL
+# names it: tests that write rows "back then" switch it off with pgtrigger's own switch,
+# pgtrigger.ignore.
+STAMP_TRIGGER = triggers.usage_inserted.get_pgid(TaskUsage)
+
+
 def keep_client_updated_at(conn: psycopg.Connection) -> None:
     """Let `conn` insert usage with an updated_at of its own, as a row written back then: the
-    insert trigger that stamps the database clock is ignored in this session (pgtrigger's
-    own switch, pgtrigger.ignore)."""
-    pgid = triggers.usage_inserted.get_pgid(TaskUsage)
-    conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + pgid + "}"])
+    insert trigger that stamps the database clock is ignored in this session."""
+    conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + STAMP_TRIGGER + "}"])

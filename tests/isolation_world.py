@@ -24,13 +24,8 @@ tests/test_isolation.py installs for its run and drops afterwards. A spec calls:
   the next (emptied by clear_world).
 """
 
+from tests.committed import STAMP_TRIGGER
 from tests.oracle import BUCKETS_FROM_RAW, BUCKETS_FROM_ROLLUP
-from usage_rollup import triggers
-from usage_rollup.models import TaskUsage
-
-# The insert trigger that stamps a client's updated_at with the clock, which the world's
-# hour-old stamps must get past (pgtrigger's own switch, as tests/committed.py uses it).
-_STAMP_TRIGGER = triggers.usage_inserted.get_pgid(TaskUsage)
 
 IDS = {
     "wa": "00000000-0000-4000-8000-0000000000a1",
@@ -91,7 +86,7 @@ BEGIN
         (isolation.id('t1'), isolation.id('ga'), isolation.id('r1'), isolation.id('issue')),
         (isolation.id('t2'), isolation.id('gb'), isolation.id('r3'), NULL),
         (isolation.id('t3'), isolation.id('ga'), isolation.id('r1'), NULL);
-    PERFORM set_config('pgtrigger.ignore', '{{{_STAMP_TRIGGER}}}', true);
+    PERFORM set_config('pgtrigger.ignore', '{{{STAMP_TRIGGER}}}', true);
     INSERT INTO task_usage (task_id, model, input_tokens, output_tokens, created_at, updated_at)
     SELECT task_id, model, input_tokens, output_tokens, created_at, now() - interval '1 hour'
       FROM (VALUES

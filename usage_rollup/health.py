@@ -6,7 +6,8 @@ import dataclasses
 import datetime
 from typing import Literal
 
-from usage_rollup.rollup import RollupState, SetAsideBucket
+from usage_rollup.rollup import RollupState
+from usage_rollup.verification import describe_bucket
 
 Level = Literal["ok", "warning", "error"]
 
@@ -145,18 +146,12 @@ def _clock_line(state: RollupState) -> StatusLine:
     return StatusLine("Clock", seen, "warning" if recent else "ok")
 
 
-def _bucket_text(bucket: SetAsideBucket) -> str:
-    # The verifier names a bucket the same way (verify.BucketDifference.describe).
-    return (
-        f"{bucket.bucket_date} runtime {bucket.runtime_id} workspace {bucket.workspace_id} "
-        f"{bucket.provider}/{bucket.model}"
-    )
-
-
 def _set_aside_line(state: RollupState) -> StatusLine:
     if not state.set_aside_buckets:
         return StatusLine("Set aside", "none")
-    named = "; ".join(f"{_bucket_text(bucket)}: {bucket.error}" for bucket in state.set_aside)
+    named = "; ".join(
+        f"{describe_bucket(bucket.key)}: {bucket.error}" for bucket in state.set_aside
+    )
     more = state.set_aside_buckets - len(state.set_aside)
     return StatusLine(
         "Set aside",

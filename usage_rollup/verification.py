@@ -82,6 +82,12 @@ SELECT task_usage_daily_enqueue(ARRAY(
 """
 
 
+def describe_bucket(key: BucketKey) -> str:
+    """A bucket as reports name it: day, runtime, workspace, provider/model."""
+    day, workspace_id, runtime_id, provider, model = key
+    return f"{day} runtime {runtime_id} workspace {workspace_id} {provider}/{model}"
+
+
 @dataclasses.dataclass(frozen=True)
 class BucketDifference:
     """A bucket whose rollup row disagrees with its raw rows."""
@@ -92,8 +98,7 @@ class BucketDifference:
     pending: bool
 
     def describe(self) -> str:
-        day, workspace_id, runtime_id, provider, model = self.key
-        where = f"{day} runtime {runtime_id} workspace {workspace_id} {provider}/{model}"
+        where = describe_bucket(self.key)
         if self.rollup is None:
             what = f"missing from the rollup (raw {_totals(self.raw)})"
         elif self.raw is None:
