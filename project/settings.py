@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "pgtrigger",
     "usage_rollup",
+    # The bundled source tables: this project's database has no platform of its own.
+    "usage_rollup.source",
 ]
 
 MIDDLEWARE = [

@@ -23,10 +23,12 @@ from usage_rollup.models import (
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
     TaskUsageRollupState,
-    Workspace,
 )
 from usage_rollup.rollup import ROLLUP_LOCK_KEY
+from usage_rollup.source.models import Workspace
 
+# The rollup's pages, and the bundled source tables' pages of the example project.
+APP_LABELS = ("usage_rollup", "usage_rollup_source")
 NOW = datetime.datetime.now(datetime.UTC)
 TODAY = NOW.date()
 YESTERDAY_NOON = datetime.datetime.combine(
@@ -46,7 +48,7 @@ def _staff(username: str, *codenames: str, superuser: bool = False) -> User:
         username, password="secret", is_staff=True, is_superuser=superuser
     )
     user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="usage_rollup", codename__in=codenames)
+        Permission.objects.filter(content_type__app_label__in=APP_LABELS, codename__in=codenames)
     )
     return user
 
@@ -54,7 +56,7 @@ def _staff(username: str, *codenames: str, superuser: bool = False) -> User:
 def _view_codenames() -> list[str]:
     return list(
         Permission.objects.filter(
-            content_type__app_label="usage_rollup", codename__startswith="view_"
+            content_type__app_label__in=APP_LABELS, codename__startswith="view_"
         ).values_list("codename", flat=True)
     )
 
@@ -96,7 +98,7 @@ def _admin_urls() -> list[str]:
     """Every admin URL of the app: each changelist, one change page each, the charts."""
     urls = []
     for model in admin.site._registry:
-        if model._meta.app_label != "usage_rollup":
+        if model._meta.app_label not in APP_LABELS:
             continue
         info = model._meta.app_label, model._meta.model_name
         urls.append(reverse("admin:{}_{}_changelist".format(*info)))
@@ -431,28 +433,31 @@ def _queries_of(client, url: str) -> int:
 
 # Measured: the queries of each changelist's page with the usage world, sessions and
 # permissions included.
+# taskusagedaily: session, user, 2 permission, 2 filter names, estimate, count, page, totals
+# (daily only), distinct providers, distinct models; the set-aside list as the dirty queue's;
+# the state: session, user, 2 permission, installed, state, set aside, pg_cron.
 CHANGELIST_QUERIES = {
-    "taskusagedaily": 12,  # session, user, 2 permission, 2 filter names, estimate, count, page,
-    "taskusagedailydirty": 11,  # totals (daily only), distinct providers, distinct models
-    "taskusagedailysetaside": 11,  # as the dirty queue's
-    "taskusagerollupstate": 8,  # session, user, 2 permission, installed, state, set aside, pg_cron
-    "workspace": 7,
-    "agentruntime": 8,
-    "agent": 7,
-    "issue": 7,
-    "agenttaskqueue": 8,
-    "taskusage": 7,
+    "usage_rollup.taskusagedaily": 12,
+    "usage_rollup.taskusagedailydirty": 11,
+    "usage_rollup.taskusagedailysetaside": 11,
+    "usage_rollup.taskusagerollupstate": 8,
+    "usage_rollup_source.workspace": 7,
+    "usage_rollup_source.agentruntime": 8,
+    "usage_rollup_source.agent": 7,
+    "usage_rollup_source.issue": 7,
+    "usage_rollup_source.agenttaskqueue": 8,
+    "usage_rollup_source.taskusage": 7,
 }
 
 
-@pytest.mark.parametrize("model_name", sorted(CHANGELIST_QUERIES))
+@pytest.mark.parametrize("page", sorted(CHANGELIST_QUERIES))
 def test_changelists_make_a_fixed_number_of_queries_however_many_rows(
-    client, cursor, viewer, usage_world, model_name, django_assert_max_num_queries
+    client, cursor, viewer, usage_world, page, django_assert_max_num_queries
 ):
-    url = reverse(f"admin:usage_rollup_{model_name}_changelist")
+    url = reverse(f"admin:{page.replace('.', '_')}_changelist")
     client.force_login(viewer)
     client.get(url)  # the session and permission caches are not the list's cost
-    with django_assert_max_num_queries(CHANGELIST_QUERIES[model_name]):
+    with django_assert_max_num_queries(CHANGELIST_QUERIES[page]):
         client.get(url)
     before = _queries_of(client, url)
     for _ in range(5):  # five more of every kind of row
@@ -521,7 +526,9 @@ def test_the_runtime_chart_stacks_each_days_tokens_by_model(
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
 
-    response = client.get(reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk]))
+    response = client.get(
+        reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
+    )
 
     html = response.content.decode()
     assert _bars(html) == _expected_bars(cursor, 2, runtime.pk)
@@ -534,7 +541,9 @@ def test_the_workspace_chart_covers_all_its_runtimes(client, cursor, viewer, usa
     workspace = usage_world["workspace"]
     client.force_login(viewer)
 
-    response = client.get(reverse("admin:usage_rollup_workspace_usage_chart", args=[workspace.pk]))
+    response = client.get(
+        reverse("admin:usage_rollup_source_workspace_usage_chart", args=[workspace.pk])
+    )
 
     assert _bars(response.content.decode()) == _expected_bars(cursor, 1, workspace.pk)
 
@@ -544,7 +553,7 @@ def test_the_chart_shows_that_many_full_days_before_today_plus_today_as_the_api_
 ):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
-    url = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+    url = reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
 
     one_day = client.get(url, {"days": 1})
 
@@ -558,7 +567,7 @@ def test_the_chart_shows_that_many_full_days_before_today_plus_today_as_the_api_
 def test_the_chart_shows_thirty_days_before_today_by_default(client, viewer, usage_world):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
-    url = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+    url = reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
 
     response = client.get(url)
 
@@ -570,7 +579,7 @@ def test_the_chart_shows_thirty_days_before_today_by_default(client, viewer, usa
 def test_the_chart_refuses_days_outside_1_to_365(client, viewer, usage_world, days):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
-    url = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+    url = reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
 
     response = client.get(url, {"days": days})
 
@@ -583,9 +592,9 @@ def test_the_runtime_page_links_to_its_chart(client, viewer, usage_world):
     runtime = usage_world["runtimes"][0]
     client.force_login(viewer)
 
-    html = client.get(reverse("admin:usage_rollup_agentruntime_change", args=[runtime.pk]))
+    html = client.get(reverse("admin:usage_rollup_source_agentruntime_change", args=[runtime.pk]))
 
-    chart = reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+    chart = reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
     assert f'href="{chart}"' in html.content.decode()
 
 
@@ -593,6 +602,6 @@ def test_an_unknown_owner_has_no_chart(client, viewer, db):
     client.force_login(viewer)
     missing = Workspace(name="gone", slug="gone").pk
 
-    url = reverse("admin:usage_rollup_workspace_usage_chart", args=[missing])
+    url = reverse("admin:usage_rollup_source_workspace_usage_chart", args=[missing])
 
     assert client.get(url).status_code == 404

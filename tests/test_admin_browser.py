@@ -71,9 +71,9 @@ def browser(tmp_path):
 def _operator() -> User:
     user = User.objects.create_user("operator", password="a-long-password", is_staff=True)
     user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="usage_rollup").filter(
-            codename__startswith="view_"
-        )
+        Permission.objects.filter(
+            content_type__app_label__in=("usage_rollup", "usage_rollup_source")
+        ).filter(codename__startswith="view_")
         | Permission.objects.filter(codename="operate_rollup")
     )
     return user
@@ -104,7 +104,8 @@ def test_an_operator_reads_the_chart_and_the_health_panel_and_runs_a_tick(browse
     _sign_in(browser, live_server, _operator().username)
 
     browser.get(
-        live_server.url + reverse("admin:usage_rollup_agentruntime_usage_chart", args=[runtime.pk])
+        live_server.url
+        + reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
     )
     chart = browser.find_element(By.CSS_SELECTOR, "svg.usage-chart")
     bars = {

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 
 from tests import world
 from tests.oracle import assert_rollup_matches_oracle
-from usage_rollup.models import TaskUsage, Workspace
+from usage_rollup.source.models import TaskUsage, Workspace
 
 
 def _demo(*args, **options) -> str:

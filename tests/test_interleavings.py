@@ -8,6 +8,7 @@ waiting backend. Every test ends with a tick and the oracle.
 import threading
 import time
 
+import psycopg
 import pytest
 from django.db import connections
 
@@ -174,6 +175,13 @@ CHANGES = {
         " VALUES (%(t1)s, 'sonnet', 5, '2026-03-10 13:00+00')"
     ),
     "reassign the task": "UPDATE agent_task_queue SET runtime_id = %(r2)s WHERE id = %(t1)s",
+    # A task the other transaction cannot see yet, with usage in a bucket nothing else queues.
+    "start a task with usage": (
+        "WITH task AS (INSERT INTO agent_task_queue (agent_id, runtime_id)"
+        " VALUES (%(ga)s, %(r1)s) RETURNING id)"
+        " INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
+        " SELECT id, 'gpt', 7, '2026-03-15 09:00+00' FROM task"
+    ),
     "give the task another agent": (
         "UPDATE agent_task_queue SET agent_id = %(gb)s WHERE id = %(t1)s"
     ),
@@ -193,6 +201,8 @@ PAIRS = [
     ("reassign the task", "insert usage"),
     ("insert usage", "move its agent"),
     ("move its agent", "insert usage"),
+    ("start a task with usage", "move its agent"),
+    ("move its agent", "start a task with usage"),
     ("insert usage", "delete the issue"),
     ("reassign the task", "move its agent"),
     ("move its agent", "reassign the task"),
@@ -207,8 +217,37 @@ PAIRS = [
 ]
 
 
+# The platform's foreign keys as Django creates them (DEFERRABLE INITIALLY DEFERRED): a writer's
+# key check, and the row lock it takes, happen at its commit instead of its statement.
+FOREIGN_KEYS = [
+    ("task_usage", "task_usage_task_id_fkey"),
+    ("agent_task_queue", "agent_task_queue_agent_id_fkey"),
+    ("agent_task_queue", "agent_task_queue_runtime_id_fkey"),
+    ("agent_task_queue", "agent_task_queue_issue_id_fkey"),
+    ("agent", "agent_workspace_id_fkey"),
+]
+
+
+@pytest.fixture(params=["immediate", "deferred"])
+def foreign_keys(request, session):
+    if request.param == "immediate":
+        yield request.param
+        return
+    conn = session()
+
+    def alter(mode: str) -> None:
+        for table, name in FOREIGN_KEYS:
+            conn.execute(f"ALTER TABLE {table} ALTER CONSTRAINT {name} {mode}")
+
+    alter("DEFERRABLE INITIALLY DEFERRED")
+    yield request.param
+    alter("NOT DEFERRABLE")
+
+
 @pytest.mark.parametrize("first, second", PAIRS, ids=[" then ".join(pair) for pair in PAIRS])
-def test_concurrent_changes_to_a_buckets_rows_are_both_rolled_up(session, first, second):
+def test_concurrent_changes_to_a_buckets_rows_are_both_rolled_up(
+    session, foreign_keys, first, second
+):
     setup, one, two = session(), session(autocommit=False), session(autocommit=False)
     world = build(setup)
     ids = vars(world)
@@ -220,11 +259,20 @@ def test_concurrent_changes_to_a_buckets_rows_are_both_rolled_up(session, first,
     one.execute(CHANGES[first], ids)
     running = in_background(two, CHANGES[second], ids)
     wait_until_blocked(setup, two.info.backend_pid, unless_done=running)
-    one.commit()
+    # With deferred keys the first commit may be the one to wait: its key check needs a row the
+    # second holds. Then the tick runs while both are open.
+    first_commit = in_background(one, "COMMIT")
+    wait_until_blocked(setup, one.info.backend_pid, unless_done=first_commit)
     settle(running)
     tick(setup)
     assert_exact(setup)
 
     two.commit()
+    try:
+        settle(first_commit)
+    except psycopg.errors.ForeignKeyViolation:
+        # Its deferred check found the row the second deleted: refused at commit, as an
+        # immediate check refuses the statement, and nothing of it was written.
+        assert foreign_keys == "deferred"
     tick(setup)
     assert_exact(setup)

@@ -16,7 +16,7 @@ from tests.oracle import assert_rollup_matches_oracle
 from tests.read_oracle import expected_usage
 from tests.rollup_calls import roll_up_everything
 from usage_rollup import queries, rollup
-from usage_rollup.models import TaskUsage
+from usage_rollup.source.models import TaskUsage
 
 NOON = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC)
 SINCE = NOON.date() - datetime.timedelta(days=1)

@@ -7,7 +7,7 @@ import itertools
 import pgtrigger
 from django.db import connection
 
-from usage_rollup.models import (
+from usage_rollup.source.models import (
     Agent,
     AgentRuntime,
     AgentTaskQueue,

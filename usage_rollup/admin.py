@@ -1,4 +1,6 @@
-"""The Django admin: the source tables to browse, the rollup read-only, its health, and actions.
+"""The Django admin: the rollup read-only, its health, its actions, and the usage charts that a
+host's workspace and runtime admins inherit (the bundled source tables' pages are in
+`usage_rollup.source.admin`).
 
 Adapters only: every action and view calls one function of the core (rollup, verification, queries,
 health, charts) and reports back with a message. The rollup's own rows are written by its SQL
@@ -24,11 +26,7 @@ from django.views.decorators.http import require_POST
 
 from usage_rollup import charts, config, health, queries, rollup, verification
 from usage_rollup.models import (
-    Agent,
     AgentRuntime,
-    AgentTaskQueue,
-    Issue,
-    TaskUsage,
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
@@ -360,62 +358,15 @@ class UsageChartAdmin(LargeTableAdmin):
         return TemplateResponse(request, "admin/usage_rollup/usage_chart.html", context)
 
 
-@admin.register(Workspace)
-class WorkspaceAdmin(UsageChartAdmin):
-    list_display = ("name", "slug", "chart_link")
-    search_fields = ("name", "slug")
-    ordering = ("name",)
+class WorkspaceUsageChartAdmin(UsageChartAdmin):
+    """The admin of a host's workspace model, with its usage chart: subclass it and register it."""
 
     def read_usage(self, owner_id, since):
         return queries.workspace_usage(owner_id, since)
 
 
-@admin.register(AgentRuntime)
-class AgentRuntimeAdmin(UsageChartAdmin):
-    list_display = ("name", "workspace", "provider", "chart_link")
-    list_select_related = ("workspace",)
-    list_filter = ("provider",)
-    search_fields = ("name",)
-    autocomplete_fields = ("workspace",)
-    ordering = ("name",)
+class RuntimeUsageChartAdmin(UsageChartAdmin):
+    """The admin of a host's runtime model, with its usage chart: subclass it and register it."""
 
     def read_usage(self, owner_id, since):
         return queries.runtime_usage(owner_id, since)
-
-
-class InWorkspaceAdmin(LargeTableAdmin):
-    """A row of a workspace: its list joins the workspace, its form searches for one."""
-
-    list_select_related = ("workspace",)
-    autocomplete_fields = ("workspace",)
-
-
-@admin.register(Agent)
-class AgentAdmin(InWorkspaceAdmin):
-    list_display = ("name", "workspace")
-    search_fields = ("name",)
-
-
-@admin.register(Issue)
-class IssueAdmin(InWorkspaceAdmin):
-    list_display = ("title", "workspace")
-    search_fields = ("title",)
-
-
-@admin.register(AgentTaskQueue)
-class AgentTaskQueueAdmin(LargeTableAdmin):
-    list_display = ("id", "agent", "issue", "runtime", "status", "created_at")
-    list_select_related = ("agent", "issue", "runtime")
-    list_filter = ("status",)
-    search_fields = ("=id",)
-    autocomplete_fields = ("agent", "issue", "runtime")
-    readonly_fields = ("created_at",)
-
-
-@admin.register(TaskUsage)
-class TaskUsageAdmin(LargeTableAdmin):
-    list_display = ("task", "provider", "model", *TOKEN_FIELDS, "created_at", "updated_at")
-    list_select_related = ("task",)
-    raw_id_fields = ("task",)
-    readonly_fields = ("created_at", "updated_at")
-    ordering = ("-updated_at",)

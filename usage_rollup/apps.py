@@ -9,6 +9,11 @@ class UsageRollupConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from usage_rollup import schema
         from usage_rollup.management import sessions
+
+        checks.register(schema.system_check, checks.Tags.database)
 
         sessions.name_command_sessions(sys.argv)

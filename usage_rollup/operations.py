@@ -1,8 +1,10 @@
-"""RunSQLFile: a migration operation that runs one file of `usage_rollup/sql/`."""
+"""The rollup's migration operations: RunSQLFile runs one file of `usage_rollup/sql/`;
+InstallTrigger installs a trigger on a platform table."""
 
 from pathlib import Path
 
-from django.db import migrations
+import pgtrigger.migrations
+from django.db import migrations, router
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
 
@@ -30,3 +32,17 @@ class RunSQLFile(migrations.RunSQL):
 
     def describe(self) -> str:
         return f"Run sql/{self.name}"
+
+
+class InstallTrigger(pgtrigger.migrations.AddTrigger):
+    """pgtrigger's AddTrigger, for a trigger on a table the rollup does not manage.
+
+    The platform's tables are the host's, so the rollup's models of them are unmanaged, and Django
+    (hence AddTrigger) migrates nothing of an unmanaged model. The triggers are the rollup's own
+    objects all the same: this installs them wherever the database router lets the app migrate.
+    """
+
+    def allow_migrate_model_trigger(self, schema_editor, model) -> bool:
+        return schema_editor.connection.vendor == "postgresql" and router.allow_migrate_model(
+            schema_editor.connection.alias, model
+        )

@@ -1,23 +1,15 @@
+from usage_rollup.models.platform import Agent, AgentRuntime, AgentTaskQueue, TaskUsage, Workspace
 from usage_rollup.models.rollup import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
     TaskUsageRollupState,
 )
-from usage_rollup.models.source import (
-    Agent,
-    AgentRuntime,
-    AgentTaskQueue,
-    Issue,
-    TaskUsage,
-    Workspace,
-)
 
 __all__ = [
     "Agent",
     "AgentRuntime",
     "AgentTaskQueue",
-    "Issue",
     "TaskUsage",
     "TaskUsageDaily",
     "TaskUsageDailyDirty",

@@ -1,5 +1,5 @@
-"""Validate task_usage_created_at_sane: a scan that does not block writers (SHARE UPDATE
-EXCLUSIVE). Rows that predate the constraint and break it stop the migration first, with their
+"""Validate task_usage_created_at_sane, added NOT VALID by 0001: a scan that does not block
+writers (SHARE UPDATE EXCLUSIVE). Rows that predate the constraint and break it stop the migration first, with their
 count and how to find them, and nothing is changed."""
 
 from django.db import migrations
@@ -29,6 +29,8 @@ def validate(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("usage_rollup", "0013_task_usage_created_at_sane")]
+    replaces = [("usage_rollup", "0014_validate_task_usage_created_at")]
+
+    dependencies = [("usage_rollup", "0002_task_usage_indexes")]
 
     operations = [migrations.RunPython(validate, reverse_code=migrations.RunPython.noop)]

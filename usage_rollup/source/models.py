@@ -1,8 +1,12 @@
-"""The application's tables whose usage the rollup aggregates (SPEC section 2).
+"""The platform's tables, bundled for a project without them and for the demo (SPEC section 2).
+
+A host whose database already has these tables does not install this app: the rollup reads them
+through its own unmanaged models (`usage_rollup.models.platform`) and installs its triggers there.
 
 Rows are also written by clients other than Django, so every default lives in the database
-(`db_default`) and every cascade is a real `ON DELETE CASCADE` foreign key, added by migration
-0001 (Django 5.2 cannot declare one): the ORM side says DO_NOTHING and lets PostgreSQL cascade.
+(`db_default`) and every cascade is a real `ON DELETE CASCADE` foreign key, added by this app's
+migration 0001 (Django 5.2 cannot declare one): the ORM side says DO_NOTHING and lets PostgreSQL
+cascade.
 """
 
 import uuid
@@ -10,8 +14,7 @@ import uuid
 from django.contrib.postgres.functions import RandomUUID
 from django.db import models
 
-from usage_rollup import triggers
-from usage_rollup.models.expressions import TransactionNow, UTCDay
+from usage_rollup.models.expressions import TransactionNow
 
 
 def _uuid_pk() -> models.UUIDField:
@@ -55,7 +58,6 @@ class Agent(models.Model):
 
     class Meta:
         db_table = "agent"
-        triggers = [triggers.agent_moved, triggers.agent_deleted]
 
     def __str__(self) -> str:
         return self.name
@@ -84,7 +86,6 @@ class AgentTaskQueue(models.Model):
     class Meta:
         db_table = "agent_task_queue"
         verbose_name = "task"
-        triggers = [triggers.task_reassigned, triggers.task_deleted]
 
     def __str__(self) -> str:
         return str(self.id)
@@ -101,6 +102,7 @@ class TaskUsage(models.Model):
     cache_read_tokens = models.BigIntegerField(db_default=0)
     cache_write_tokens = models.BigIntegerField(db_default=0)
     created_at = models.DateTimeField(db_default=TransactionNow())
+    # The rollup's column (SPEC section 2); its migration adds it where a platform has none.
     updated_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:
@@ -110,21 +112,6 @@ class TaskUsage(models.Model):
             models.UniqueConstraint(
                 fields=["task", "provider", "model"], name="task_usage_task_provider_model_key"
             )
-        ]
-        indexes = [
-            # Finds the rows changed inside a rollup window.
-            models.Index(fields=["updated_at"], name="task_usage_updated_at_idx"),
-            # Reaches the rows of one day, provider and model: a dirty bucket's recompute reads
-            # only its own slice of one day, never the runtime's whole history.
-            models.Index(
-                UTCDay("created_at"), "provider", "model", name="task_usage_day_model_idx"
-            ),
-        ]
-        triggers = [
-            triggers.usage_inserted,
-            triggers.usage_updated,
-            triggers.usage_deleted,
-            triggers.usage_truncated,
         ]
 
     def __str__(self) -> str:

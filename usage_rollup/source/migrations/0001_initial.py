@@ -1,4 +1,9 @@
-"""The application's source tables, as they exist before the rollup (SPEC section 2)."""
+"""The bundled platform tables, as a platform has them before the rollup (SPEC section 2).
+
+Runs before the rollup's first migration, which then adds only its own objects. A database
+created by the earlier history of usage_rollup (whose 0001 created these tables) has them
+already; `replaces` marks this migration applied there without running it.
+"""
 
 import uuid
 
@@ -10,9 +15,8 @@ import usage_rollup.models.expressions
 
 FOREIGN_KEYS = """
 -- Real ON DELETE CASCADE foreign keys (SPEC section 2): rows are also deleted by clients other
--- than Django. NOT DEFERRABLE on purpose: a usage writer's foreign-key check must lock its task
--- FOR KEY SHARE at once, not at commit, for the invalidation triggers' locking protocol
--- (usage_rollup/sql/task_usage_daily_enqueue_usage_rows.v1.sql) to see it.
+-- than Django. Immediate, as a platform's own SQL creates them; the rollup relies on the row lock
+-- a writer's foreign-key check takes, which a deferred check takes too (usage_rollup/schema.py).
 ALTER TABLE agent_runtime ADD CONSTRAINT agent_runtime_workspace_id_fkey
     FOREIGN KEY (workspace_id) REFERENCES workspace (id) ON DELETE CASCADE;
 ALTER TABLE agent ADD CONSTRAINT agent_workspace_id_fkey
@@ -42,6 +46,10 @@ ALTER TABLE agent_runtime DROP CONSTRAINT agent_runtime_workspace_id_fkey;
 
 class Migration(migrations.Migration):
     initial = True
+
+    replaces = [("usage_rollup", "0001_source_schema")]
+
+    run_before = [("usage_rollup", "0001_initial")]
 
     dependencies = []
 
@@ -145,7 +153,7 @@ class Migration(migrations.Migration):
                         db_constraint=False,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="tasks",
-                        to="usage_rollup.agent",
+                        to="usage_rollup_source.agent",
                     ),
                 ),
                 (
@@ -156,7 +164,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="tasks",
-                        to="usage_rollup.agentruntime",
+                        to="usage_rollup_source.agentruntime",
                     ),
                 ),
                 (
@@ -167,7 +175,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="tasks",
-                        to="usage_rollup.issue",
+                        to="usage_rollup_source.issue",
                     ),
                 ),
             ],
@@ -175,6 +183,36 @@ class Migration(migrations.Migration):
                 "verbose_name": "task",
                 "db_table": "agent_task_queue",
             },
+        ),
+        migrations.AddField(
+            model_name="issue",
+            name="workspace",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="issues",
+                to="usage_rollup_source.workspace",
+            ),
+        ),
+        migrations.AddField(
+            model_name="agentruntime",
+            name="workspace",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="runtimes",
+                to="usage_rollup_source.workspace",
+            ),
+        ),
+        migrations.AddField(
+            model_name="agent",
+            name="workspace",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="agents",
+                to="usage_rollup_source.workspace",
+            ),
         ),
         migrations.CreateModel(
             name="TaskUsage",
@@ -201,56 +239,32 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 (
+                    "updated_at",
+                    models.DateTimeField(
+                        db_default=usage_rollup.models.expressions.TransactionNow()
+                    ),
+                ),
+                (
                     "task",
                     models.ForeignKey(
                         db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.DO_NOTHING,
                         related_name="usage",
-                        to="usage_rollup.agenttaskqueue",
+                        to="usage_rollup_source.agenttaskqueue",
                     ),
                 ),
             ],
             options={
                 "verbose_name_plural": "task usage",
                 "db_table": "task_usage",
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("task", "provider", "model"),
+                        name="task_usage_task_provider_model_key",
+                    )
+                ],
             },
-        ),
-        migrations.AddField(
-            model_name="issue",
-            name="workspace",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.DO_NOTHING,
-                related_name="issues",
-                to="usage_rollup.workspace",
-            ),
-        ),
-        migrations.AddField(
-            model_name="agentruntime",
-            name="workspace",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.DO_NOTHING,
-                related_name="runtimes",
-                to="usage_rollup.workspace",
-            ),
-        ),
-        migrations.AddField(
-            model_name="agent",
-            name="workspace",
-            field=models.ForeignKey(
-                db_constraint=False,
-                on_delete=django.db.models.deletion.DO_NOTHING,
-                related_name="agents",
-                to="usage_rollup.workspace",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="taskusage",
-            constraint=models.UniqueConstraint(
-                fields=("task", "provider", "model"), name="task_usage_task_provider_model_key"
-            ),
         ),
         migrations.RunSQL(FOREIGN_KEYS, reverse_sql=DROP_FOREIGN_KEYS),
     ]

@@ -1,0 +1,1 @@
+"""The bundled platform tables: an optional app for a project whose database has none yet."""
