@@ -17,6 +17,7 @@ business and are left alone.
 import dataclasses
 
 from django.core import checks
+from django.core.management import CommandError
 from django.db import DatabaseError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.loader import MigrationLoader
@@ -94,8 +95,8 @@ ROLLUP_TABLES = (
 ROLLUP_TYPES = ("task_usage_bucket_key",)
 
 HINT = (
-    "The rollup installs onto the platform's existing tables and changes none of them; see "
-    "docs/runbook.md, 'Add it to your project'. A project without these tables adds the app "
+    "The rollup installs onto the platform's existing tables and changes none of them (the "
+    "README, 'Add it to your project'). A project without these tables adds the app "
     "usage_rollup.source, which creates them."
 )
 
@@ -103,8 +104,9 @@ FIRST_MIGRATION = ("usage_rollup", "0001_initial")
 SOURCE_APP_MIGRATION = ("usage_rollup_source", "0001_initial")
 
 
-class IncompatibleSchema(Exception):
-    """The database lacks something the rollup needs; nothing was changed."""
+class IncompatibleSchema(CommandError):
+    """The database lacks something the rollup needs; nothing was changed. A CommandError, so
+    that `manage.py migrate` prints it as one message, not a traceback."""
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
@@ -210,25 +212,23 @@ def _applied(connection: BaseDatabaseWrapper) -> set[tuple[str, str]]:
     return set(MigrationLoader(connection, ignore_no_migrations=True).applied_migrations)
 
 
-def check_database(connection: BaseDatabaseWrapper) -> list[str]:
-    """The problems `manage.py check --database` reports, before or after installation.
+def check_database(connection: BaseDatabaseWrapper) -> tuple[bool, list[str]]:
+    """Whether the rollup is installed on this database, and the problems of its schema.
 
     Nothing to report while the bundled source app is installed but not yet migrated: its own
     migration creates the tables, and runs before the rollup's.
     """
     from django.apps import apps
 
-    try:
-        applied = _applied(connection)
-    except DatabaseError as error:
-        return [f"cannot read the database's migrations: {error}"]
+    applied = _applied(connection)
+    installed = FIRST_MIGRATION in applied
     if (
-        apps.is_installed("usage_rollup.source")
+        not installed
+        and apps.is_installed("usage_rollup.source")
         and SOURCE_APP_MIGRATION not in applied
-        and FIRST_MIGRATION not in applied
     ):
-        return []
-    return problems(connection, installing=FIRST_MIGRATION not in applied)
+        return installed, []
+    return installed, problems(connection, installing=not installed)
 
 
 def require_compatible(connection: BaseDatabaseWrapper) -> None:
@@ -239,9 +239,28 @@ def require_compatible(connection: BaseDatabaseWrapper) -> None:
 
 
 def system_check(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
-    """`manage.py check --database <alias>` (and migrate, before it runs) report the problems."""
-    return [
-        checks.Error(problem, hint=HINT, id="usage_rollup.E001")
-        for alias in databases or ()
-        for problem in check_database(connections[alias])
-    ]
+    """`manage.py check --database <alias>`, and migrate before it runs, report the problems:
+    as errors once the rollup is installed (it runs on a schema it cannot rely on), as warnings
+    before (a migration of the host's may still create what is missing; if not, the rollup's
+    first migration stops on the same problems, having changed nothing)."""
+    messages = []
+    for alias in databases or ():
+        try:
+            installed, found = check_database(connections[alias])
+        except DatabaseError as error:
+            messages.append(
+                checks.Warning(f"cannot read database {alias!r}: {error}", id="usage_rollup.W002")
+            )
+            continue
+        for problem in found:
+            if installed:
+                messages.append(checks.Error(problem, hint=HINT, id="usage_rollup.E001"))
+            else:
+                messages.append(
+                    checks.Warning(
+                        f"the rollup cannot be installed on database {alias!r} yet: {problem}",
+                        hint=HINT,
+                        id="usage_rollup.W001",
+                    )
+                )
+    return messages
