@@ -101,7 +101,7 @@ def _parents(cursor) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
 def add_tasks(cursor, tasks: int, days: int, issue: uuid.UUID | None = None) -> list[uuid.UUID]:
     """`tasks` new tasks spread over agents, runtimes and the last `days` days, one usage row
     each (models in turn), committed with the caller's transaction; their ids."""
-    from usage_rollup import synthetic
+    from usage_rollup.source import synthetic
 
     agents, runtimes = _parents(cursor)
     cursor.execute(
@@ -431,7 +431,7 @@ def measure(args: argparse.Namespace) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from usage_rollup import synthetic
+    from usage_rollup.source import synthetic
 
     repeats = Repeats.smoke() if args.smoke else Repeats()
     if args.fresh:

@@ -7,6 +7,7 @@ from django.db import connection
 from hypothesis import HealthCheck, settings
 
 from tests import components
+from tests.hosts.platforms import Platform
 
 
 def pytest_addoption(parser):
@@ -138,3 +139,12 @@ settings.register_profile(
     stateful_step_count=100,
 )
 settings.load_profile("ci")
+
+
+@pytest.fixture
+def platform(session):
+    """A database of its own, owned by a role that is not a superuser (tests/hosts/platforms.py),
+    dropped with its role at the end."""
+    created = Platform(session())
+    yield created
+    created.close()

@@ -18,16 +18,11 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
-import psycopg
-import pytest
-
-from tests.components import server_conninfo
+from tests.hosts.platforms import PLATFORM_SQL, PLATFORM_TABLES, Platform
 from tests.oracle import oracle_buckets, rollup_differences
-from tests.processes import ROOT, database_url, run_manage_py
+from tests.processes import ROOT
 
-PLATFORM_SQL = (Path(__file__).parent / "hosts" / "platform.sql").read_text()
 SQL_HOST = "tests.hosts.sql_settings"
 DJANGO_HOST = "tests.hosts.django_settings"
 DAY = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC)
@@ -39,85 +34,6 @@ ADDED_INDEXES = {
     ("task_usage", "task_usage_updated_at_idx"),
     ("task_usage", "task_usage_day_model_idx"),
 }
-PLATFORM_TABLES = ("workspace", "agent_runtime", "agent", "issue", "agent_task_queue", "task_usage")
-
-
-class Platform:
-    """A database of its own and its owner, a LOGIN role that is not a superuser."""
-
-    def __init__(self, admin: psycopg.Connection) -> None:
-        suffix = uuid.uuid4().hex[:8]
-        self.admin = admin
-        self.owner, self.name = f"platform_owner_{suffix}", f"test_platform_{suffix}"
-        admin.execute(f"CREATE ROLE {self.owner} LOGIN")
-        admin.execute(f"GRANT pg_read_all_stats TO {self.owner}")
-        admin.execute(f"CREATE DATABASE {self.name} OWNER {self.owner}")
-        self.conn = psycopg.connect(
-            **{**server_conninfo(), "dbname": self.name, "user": self.owner}, autocommit=True
-        )
-
-    def url(self) -> str:
-        return database_url(self.name, user=self.owner)
-
-    def manage(self, settings: str, *args: str) -> subprocess.CompletedProcess:
-        return run_manage_py(
-            *args, url=self.url(), env={"DJANGO_SETTINGS_MODULE": settings}, timeout=300
-        )
-
-    def insert(self, table: str, **values) -> uuid.UUID:
-        columns = ", ".join(values)
-        marks = ", ".join(["%s"] * len(values))
-        return self.conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values())
-        ).fetchone()[0]
-
-    def catalog(self) -> dict[str, set]:
-        """The platform tables' columns, constraints and indexes, with their definitions."""
-        tables = list(PLATFORM_TABLES)
-        return {
-            "columns": set(
-                self.conn.execute(
-                    """
-                    SELECT table_name, column_name, data_type, is_nullable, column_default
-                      FROM information_schema.columns WHERE table_name = ANY(%s)
-                    """,
-                    [tables],
-                ).fetchall()
-            ),
-            "constraints": set(
-                self.conn.execute(
-                    """
-                    SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)
-                      FROM pg_constraint
-                     WHERE conrelid::regclass::text = ANY(%s)
-                       AND contype <> 'n'  -- NOT NULL (PostgreSQL 18): in the columns already
-                    """,
-                    [tables],
-                ).fetchall()
-            ),
-            "indexes": set(
-                self.conn.execute(
-                    "SELECT tablename, indexname, indexdef FROM pg_indexes"
-                    " WHERE tablename = ANY(%s)",
-                    [tables],
-                ).fetchall()
-            ),
-        }
-
-    def tick(self) -> None:
-        self.conn.execute("SELECT rollup_task_usage_daily('0 seconds')")
-
-    def close(self) -> None:
-        self.conn.close()
-        self.admin.execute(f"DROP DATABASE {self.name} WITH (FORCE)")
-        self.admin.execute(f"DROP ROLE {self.owner}")
-
-
-@pytest.fixture
-def platform(session):
-    created = Platform(session())
-    yield created
-    created.close()
 
 
 def _succeeded(result: subprocess.CompletedProcess) -> str:

@@ -15,7 +15,8 @@ import pytest
 from tests import committed
 from tests.committed import assert_exact, state_row
 from tests.processes import database_url, manage_py, run_manage_py
-from usage_rollup import rollup, synthetic
+from usage_rollup import rollup
+from usage_rollup.source import synthetic
 
 LEASE_SECONDS = 3
 ADVISORY_LOCKS = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"

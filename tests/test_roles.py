@@ -12,8 +12,9 @@ from tests import committed
 from tests.committed import assert_exact, state_row, tick, watermark
 from tests.components import Role, database_alias, server_conninfo, ticking_role_grants
 from tests.processes import ROOT, database_url, run_manage_py
-from usage_rollup import queries, rollup, synthetic
+from usage_rollup import queries, rollup
 from usage_rollup.config import ReadMode
+from usage_rollup.source import synthetic
 
 # A usage row written by a transaction that stays open across ticks.
 LATE_USAGE = "INSERT INTO task_usage (task_id, model, input_tokens) VALUES (%s, 'late', 7)"

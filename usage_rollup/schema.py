@@ -48,7 +48,11 @@ class ForeignKey:
 
 REQUIRED: dict[str, tuple[Column, ...]] = {
     "workspace": (Column("id", UUID), Column("name", TEXT)),
-    "agent_runtime": (Column("id", UUID), Column("name", TEXT)),
+    "agent_runtime": (
+        Column("id", UUID),
+        Column("workspace_id", UUID, not_null=True),
+        Column("name", TEXT),
+    ),
     "agent": (Column("id", UUID), Column("workspace_id", UUID, not_null=True)),
     "agent_task_queue": (
         Column("id", UUID),

@@ -16,11 +16,14 @@ from django.core.management import find_commands
 from django.db.backends.signals import connection_created
 
 PREFIX = "usage_rollup:"
+# The rollup's commands, and the demo of the optional source app.
+COMMAND_FOLDERS = (Path(__file__).parent, Path(__file__).parents[1] / "source" / "management")
 
 
 def command_of(argv: Sequence[str]) -> str | None:
     """The app's command this process runs, when it runs one (`manage.py <command> ...`)."""
-    if len(argv) > 1 and argv[1] in find_commands(str(Path(__file__).parent)):
+    commands = {name for folder in COMMAND_FOLDERS for name in find_commands(str(folder))}
+    if len(argv) > 1 and argv[1] in commands:
         return argv[1]
     return None
 

@@ -35,6 +35,7 @@ class Workspace(models.Model):
 
 class AgentRuntime(models.Model):
     id = models.UUIDField(primary_key=True)
+    workspace = _reference("Workspace")
     name = models.TextField()
 
     class Meta:

@@ -3,7 +3,7 @@ import datetime
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from usage_rollup import queries, rollup, synthetic
+from usage_rollup import queries, rollup
 from usage_rollup.management.cli import (
     DEMO_DAYS,
     DEMO_ROWS,
@@ -12,6 +12,7 @@ from usage_rollup.management.cli import (
     command_errors,
 )
 from usage_rollup.management.progress import BackfillProgress
+from usage_rollup.source import synthetic
 
 
 class Command(RollupCommand):
