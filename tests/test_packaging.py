@@ -1,6 +1,6 @@
 """What the distribution ships: the app, its data files and its typing marker; not the example
 project; the embedded server only as an extra. (Building the wheel itself is too slow for the
-suite: the README says how it was checked.)"""
+suite.)"""
 
 import sys
 import tomllib
