@@ -1,6 +1,6 @@
 """The production conditions the rollup is tested under (SPEC section 3b), as real components:
 a PgBouncer in transaction mode in front of the test server, login roles that hold exactly the
-grants the README documents, and Django database aliases that reach the server through them.
+grants docs/runbook.md documents, and Django database aliases that reach the server through them.
 tests/conftest.py turns them into fixtures."""
 
 import contextlib
@@ -21,10 +21,10 @@ from django.db import connection, connections
 
 from tests.processes import database_url
 
-# What the role that runs backfills, ticks, status and verify needs (README, "Roles and grants"),
-# each grant for the use its comment names. PUBLIC's defaults do the rest (CONNECT, USAGE on the
-# schema, EXECUTE on the functions). TEMPORARY is PUBLIC's by default too, and spelled out
-# because a database that revokes it from PUBLIC stops every tick.
+# What the role that runs backfills, ticks, status and verify needs (docs/runbook.md, "Roles and
+# grants"), each grant for the use its comment names. PUBLIC's defaults do the rest (CONNECT,
+# USAGE on the schema, EXECUTE on the functions). TEMPORARY is PUBLIC's by default too, and spelled
+# out because a database that revokes it from PUBLIC stops every tick.
 _READ_ALL_STATS = (
     # The horizon must see when every other session began its transaction.
     "GRANT pg_read_all_stats TO {role};"
@@ -43,7 +43,7 @@ _TABLE_GRANTS = (
 
 
 def ticking_role_grants(role: str, database: str, read_all_stats: bool = True) -> str:
-    """The SQL that gives `role` the ticking role's grants in `database` (the README's block),
+    """The SQL that gives `role` the ticking role's grants in `database` (the runbook's block),
     or all of them but pg_read_all_stats."""
     grants = ((_READ_ALL_STATS,) if read_all_stats else ()) + _TABLE_GRANTS
     return "\n".join(grant.format(role=role, database=database) for grant in grants)
@@ -146,7 +146,7 @@ class PgBouncer:
         )
 
     def database_url(self) -> str:
-        """DATABASE_URL through the pooler, as the README's "Behind PgBouncer" says to set it."""
+        """DATABASE_URL through the pooler, as the runbook's "Behind PgBouncer" says to set it."""
         return (
             f"postgres://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
             "?disable_server_side_cursors=true"

@@ -1,5 +1,5 @@
 """The rollup run by roles that are not superusers (SPEC section 3b): the ticking role with exactly
-the README's grants, with and without pg_read_all_stats, and the migrating role."""
+docs/runbook.md's grants, with and without pg_read_all_stats, and the migrating role."""
 
 import datetime
 import re
@@ -132,16 +132,17 @@ def _assert_reads_equal_raw(role: Role, runtime: uuid.UUID, modes: tuple[ReadMod
             assert queries.runtime_usage(runtime, since, source=mode, using=alias) == raw, mode
 
 
-def _readme_sql_block(heading: str) -> str:
-    """The first ```sql block under a README heading, dedented (it may sit in a list item)."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index(heading) :]
+def _runbook_sql_block(heading: str) -> str:
+    """The first ```sql block under a heading of docs/runbook.md, dedented (it may sit in a list
+    item)."""
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    section = runbook[runbook.index(f"\n{heading}\n") :]
     block = re.search(r"^( *)```sql\n(.*?)\n\1```", section, re.S | re.M)
     return textwrap.dedent(block.group(2))
 
 
-def test_the_readme_shows_the_grants_the_tests_give_the_ticking_role():
-    assert _readme_sql_block("#### Roles and grants") == ticking_role_grants(
+def test_the_runbook_shows_the_grants_the_tests_give_the_ticking_role():
+    assert _runbook_sql_block("## Roles and grants") == ticking_role_grants(
         "usage_rollup_ticker", "app"
     )
 
