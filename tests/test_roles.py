@@ -7,6 +7,7 @@ import textwrap
 import uuid
 
 import psycopg
+import pytest
 
 from tests import committed
 from tests.committed import assert_exact, state_row, tick, watermark
@@ -126,6 +127,17 @@ def test_the_whole_pipeline_runs_as_a_role_with_exactly_the_documented_grants(
     _succeeds("rollup_usage", "--lag", "0", url=url)
     assert_exact(admin)
     _assert_reads_equal_raw(role, runtime, ("raw", "rollup", "realtime"))
+
+
+@pytest.mark.pg_cron
+def test_the_status_of_a_role_that_may_not_read_pg_crons_jobs_says_so(limited_role, pg_cron):
+    # pg_cron grants USAGE on its schema to nobody: the ticking role's status must still work.
+    status = _succeeds("usage_rollup_status", url=limited_role().database_url())
+
+    assert (
+        "pg_cron:     installed, its jobs not readable by this role (GRANT USAGE ON SCHEMA cron"
+        in status
+    )
 
 
 def _assert_reads_equal_raw(role: Role, runtime: uuid.UUID, modes: tuple[ReadMode, ...]) -> None:
