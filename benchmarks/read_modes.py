@@ -6,7 +6,8 @@ second the runtime endpoint serves in each mode from a real WSGI server (gunicor
     python benchmarks/read_modes.py --rows 5000 --requests 50 --db-name usage_bench_smoke
 
 The history lives in a database of its own (--db-name) on the project's server (DATABASE_URL,
-else the embedded one), built with usage_rollup.source.synthetic and reused while it has --rows rows.
+else the embedded one), built with usage_rollup.source.synthetic and reused while it has --rows
+rows.
 The functions below measure in whatever database Django is set up with; run() sets that up,
 which is why they import the project inside: Django must be set up on the benchmark's database
 first, and run as a script, the checkout must be on the path first.

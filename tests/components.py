@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 from django.db import connection, connections
+from psycopg import sql
 
 from tests.processes import database_url
 
@@ -61,18 +63,31 @@ def server_conninfo() -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class Role:
-    """A LOGIN role without a password (the test server trusts its local clients)."""
+    """A LOGIN role with a password of its own: a server that trusts its local clients (the
+    embedded one) ignores it, one that asks for passwords on TCP (Debian's) needs it."""
 
     name: str
+    password: str
 
-    def database_url(self) -> str:
-        return database_url(user=self.name)
+    def database_url(self, name: str | None = None) -> str:
+        """DATABASE_URL for database `name` (default: the test database) as this role."""
+        return database_url(name, user=self.name, password=self.password)
+
+
+def create_login_role(admin: psycopg.Connection, prefix: str) -> Role:
+    """A new LOGIN role named `prefix` and a random suffix, with a random password."""
+    role = Role(f"{prefix}_{uuid.uuid4().hex[:8]}", secrets.token_hex(16))
+    admin.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role.name), sql.Literal(role.password)
+        )
+    )
+    return role
 
 
 def create_ticking_role(admin: psycopg.Connection, read_all_stats: bool = True) -> Role:
     """A new role holding exactly the ticking role's grants in the test database."""
-    role = Role(f"usage_rollup_ticker_{uuid.uuid4().hex[:8]}")
-    admin.execute(f"CREATE ROLE {role.name} LOGIN")
+    role = create_login_role(admin, "usage_rollup_ticker")
     admin.execute(ticking_role_grants(role.name, admin.info.dbname, read_all_stats))
     return role
 

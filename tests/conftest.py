@@ -39,7 +39,7 @@ def cursor(db):
 @pytest.fixture
 def session(transactional_db):
     """Open extra sessions to the test database: `session(autocommit=..., timezone=...,
-    user=...)` (the test's superuser unless a role is named).
+    role=...)` (the test's superuser unless a components.Role is given).
 
     Each is a real, separate PostgreSQL connection, closed when the test ends.
     """
@@ -47,10 +47,11 @@ def session(transactional_db):
     conninfo = components.server_conninfo()
 
     def open_session(
-        autocommit: bool = True, timezone: str = "UTC", user: str | None = None
+        autocommit: bool = True, timezone: str = "UTC", role: components.Role | None = None
     ) -> psycopg.Connection:
+        login = {"user": role.name, "password": role.password} if role else {}
         conn = psycopg.connect(
-            **{**conninfo, **({"user": user} if user else {})},
+            **{**conninfo, **login},
             autocommit=autocommit,
             options=f"-c TimeZone={timezone}",
         )

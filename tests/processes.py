@@ -11,17 +11,17 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def database_url(name: str | None = None, user: str | None = None) -> str:
+def database_url(
+    name: str | None = None, user: str | None = None, password: str | None = None
+) -> str:
     """A DATABASE_URL for database `name` (default: the test database) on the test server, as
-    the test's user or as `user` (a role without a password: the test server trusts it)."""
+    the test's user or as `user` with its own `password` (a server that trusts its local
+    clients ignores it; one that asks for passwords, as Debian's does on TCP, needs it)."""
     settings = connection.settings_dict
     host, port = settings["HOST"], settings["PORT"]
-    if user is not None:
-        credentials = quote(user)
-    else:
-        credentials = quote(settings["USER"]) + (
-            ":" + quote(settings["PASSWORD"]) if settings["PASSWORD"] else ""
-        )
+    if user is None:
+        user, password = settings["USER"], settings["PASSWORD"]
+    credentials = quote(user) + (":" + quote(password) if password else "")
     dbname = quote(name or settings["NAME"])
     if host.startswith("/"):  # a socket folder goes in the query string
         query = f"host={quote(host)}" + (f"&port={port}" if port else "")

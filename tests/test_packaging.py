@@ -14,7 +14,6 @@ from django.core.exceptions import ImproperlyConfigured
 from setuptools import find_packages
 
 from project import settings
-from tests.components import server_conninfo
 from tests.hosts.platforms import PLATFORM_SQL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,7 +76,7 @@ settings.configure(
     ],
     DATABASES={"default": {
         "ENGINE": "django.db.backends.postgresql", "NAME": %(name)r, "USER": %(user)r,
-        "HOST": %(host)r, "PORT": %(port)r,
+        "PASSWORD": %(password)r, "HOST": %(host)r, "PORT": %(port)r,
     }},
     USE_TZ=True,
 )
@@ -128,12 +127,12 @@ def test_the_wheel_installs_alone_into_a_fresh_virtualenv_and_adopts_a_platform(
     assert {name for name in top_level if not name.endswith(".dist-info")} == {"usage_rollup"}
 
     platform.conn.execute(PLATFORM_SQL)
-    conninfo = {**server_conninfo(), "dbname": platform.name, "user": platform.owner}
     smoke = WHEEL_SMOKE % {
         "name": platform.name,
         "user": platform.owner,
-        "host": conninfo.get("host", ""),
-        "port": str(conninfo.get("port", "")),
+        "password": platform.role.password,
+        "host": platform.conninfo.get("host", ""),
+        "port": str(platform.conninfo.get("port", "")),
     }
     ran = subprocess.run(
         [python, "-c", smoke], cwd=tmp_path, capture_output=True, text=True, timeout=300

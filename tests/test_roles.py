@@ -7,11 +7,18 @@ import textwrap
 import uuid
 
 import psycopg
+import pytest
 
 from tests import committed
 from tests.committed import assert_exact, state_row, tick, watermark
-from tests.components import Role, database_alias, server_conninfo, ticking_role_grants
-from tests.processes import ROOT, database_url, run_manage_py
+from tests.components import (
+    Role,
+    create_login_role,
+    database_alias,
+    server_conninfo,
+    ticking_role_grants,
+)
+from tests.processes import ROOT, run_manage_py
 from usage_rollup import queries, rollup
 from usage_rollup.config import ReadMode
 from usage_rollup.source import synthetic
@@ -23,7 +30,7 @@ LATE_USAGE = "INSERT INTO task_usage (task_id, model, input_tokens) VALUES (%s, 
 def test_a_tick_by_a_role_without_pg_read_all_stats_refuses_and_records_why(session, limited_role):
     admin = session()
     world = committed.build(admin)
-    ticker = session(user=limited_role(read_all_stats=False).name)
+    ticker = session(role=limited_role(read_all_stats=False))
     writer = session(autocommit=False)
     writer.execute(LATE_USAGE, [world.t1])
     before = state_row(admin)
@@ -44,7 +51,7 @@ def test_rollup_tick_by_a_role_without_pg_read_all_stats_is_a_failed_result(sess
     committed.build(session())
     role = limited_role(read_all_stats=False)
 
-    with database_alias("ticker", USER=role.name, PASSWORD="") as alias:
+    with database_alias("ticker", USER=role.name, PASSWORD=role.password) as alias:
         result = rollup.tick(datetime.timedelta(0), using=alias)
 
     assert result.failed
@@ -54,7 +61,7 @@ def test_rollup_tick_by_a_role_without_pg_read_all_stats_is_a_failed_result(sess
 def test_a_role_with_pg_read_all_stats_ticks_exactly_across_an_open_writer(session, limited_role):
     admin = session()
     world = committed.build(admin)
-    ticker = session(user=limited_role().name)
+    ticker = session(role=limited_role())
     writer = session(autocommit=False)
     writer.execute(LATE_USAGE, [world.t1])
     writer_started = writer.execute("SELECT now()").fetchone()[0]
@@ -123,11 +130,22 @@ def test_the_whole_pipeline_runs_as_a_role_with_exactly_the_documented_grants(
     _assert_reads_equal_raw(role, runtime, ("raw", "rollup", "realtime"))
 
 
+@pytest.mark.pg_cron
+def test_the_status_of_a_role_that_may_not_read_pg_crons_jobs_says_so(limited_role, pg_cron):
+    # pg_cron grants USAGE on its schema to nobody: the ticking role's status must still work.
+    status = _succeeds("usage_rollup_status", url=limited_role().database_url())
+
+    assert (
+        "pg_cron:     installed, its jobs not readable by this role (GRANT USAGE ON SCHEMA cron"
+        in status
+    )
+
+
 def _assert_reads_equal_raw(role: Role, runtime: uuid.UUID, modes: tuple[ReadMode, ...]) -> None:
     """The runtime's usage, read as `role` in each mode, equals the raw read by the test's user."""
     since = datetime.date(2000, 1, 1)
     raw = queries.runtime_usage(runtime, since, source="raw")
-    with database_alias("reader", USER=role.name, PASSWORD="") as alias:
+    with database_alias("reader", USER=role.name, PASSWORD=role.password) as alias:
         for mode in modes:
             assert queries.runtime_usage(runtime, since, source=mode, using=alias) == raw, mode
 
@@ -149,19 +167,18 @@ def test_the_runbook_shows_the_grants_the_tests_give_the_ticking_role():
 
 def test_a_role_that_is_not_a_superuser_migrates_a_database_with_create_on_its_schema(session):
     admin = session()
-    suffix = uuid.uuid4().hex[:8]
-    role, database = f"usage_rollup_migrator_{suffix}", f"test_migrated_{suffix}"
-    admin.execute(f"CREATE ROLE {role} LOGIN")
+    role = create_login_role(admin, "usage_rollup_migrator")
+    database = f"test_migrated_{uuid.uuid4().hex[:8]}"
     admin.execute(f"CREATE DATABASE {database}")
     try:
         target_conninfo = {**server_conninfo(), "dbname": database}
         with psycopg.connect(**target_conninfo, autocommit=True) as target:
-            target.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
-            _succeeds("migrate", "--verbosity", "0", url=database_url(database, user=role))
+            target.execute(f"GRANT CREATE ON SCHEMA public TO {role.name}")
+            _succeeds("migrate", "--verbosity", "0", url=role.database_url(database))
             owner = target.execute(
                 "SELECT tableowner FROM pg_tables WHERE tablename = 'task_usage'"
             ).fetchone()
-        assert owner == (role,)
+        assert owner == (role.name,)
     finally:
         admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
-        admin.execute(f"DROP ROLE {role}")
+        admin.execute(f"DROP ROLE {role.name}")

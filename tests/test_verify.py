@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from tests import world
 from tests.oracle import assert_rollup_matches_oracle
+from tests.processes import database_url
 
 START = datetime.datetime(2026, 3, 1, 12, tzinfo=datetime.UTC)
 
@@ -146,7 +147,7 @@ def test_a_difference_exits_non_zero_without_a_traceback_from_the_shell(cursor, 
     world.usage(world.task(world.agent(ws), world.runtime(ws)), at=START)
     cursor.execute("SELECT rollup_task_usage_daily('0 seconds')")
     cursor.execute("UPDATE task_usage_daily SET event_count = 7")
-    env = {"DATABASE_URL": _database_url(cursor.connection.info), "PATH": "/usr/bin:/bin"}
+    env = {"DATABASE_URL": database_url(), "PATH": "/usr/bin:/bin"}
 
     done = subprocess.run(
         [sys.executable, "manage.py", "verify_usage_rollup"],
@@ -159,7 +160,3 @@ def test_a_difference_exits_non_zero_without_a_traceback_from_the_shell(cursor, 
     assert done.returncode == 1
     assert "CommandError: 1 bucket of the rollup differs from the raw rows." in done.stderr
     assert "Traceback" not in done.stderr
-
-
-def _database_url(info) -> str:
-    return f"postgresql://{info.user}@/{info.dbname}?host={info.host}&port={info.port}"

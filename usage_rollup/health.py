@@ -191,6 +191,11 @@ def _backfill_line(state: RollupState) -> StatusLine:
 def _cron_text(state: RollupState) -> str:
     if not state.pg_cron_installed:
         return "not installed in this database (tick with manage.py rollup_usage --loop)"
+    if not state.cron_jobs_readable:
+        return (
+            "installed, its jobs not readable by this role (GRANT USAGE ON SCHEMA cron to read"
+            " them; pg_cron shows a role only its own jobs)"
+        )
     if not state.cron_jobs:
         return "installed, no job calls the rollup (run manage.py schedule_usage_rollup)"
     return "; ".join(

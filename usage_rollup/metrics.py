@@ -75,8 +75,9 @@ class RollupCollector:
         )
         yield _gauge(
             "usage_rollup_pg_cron_jobs",
-            "Active pg_cron jobs that call the rollup's entry point.",
-            sum(job.active for job in current.cron_jobs),
+            "Active pg_cron jobs that call the rollup's entry point (no sample where this role "
+            "may not read pg_cron's jobs).",
+            sum(job.active for job in current.cron_jobs) if current.cron_jobs_readable else None,
         )
         yield CounterMetricFamily(
             "usage_rollup_tick_failures",

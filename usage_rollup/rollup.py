@@ -130,6 +130,9 @@ class RollupState:
     last_error_at: datetime.datetime | None = None
     oldest_dirty_age_seconds: float | None = None
     pg_cron_installed: bool = False
+    # False where pg_cron is installed but this role may not read its jobs (pg_cron's schema
+    # grants USAGE to nobody): cron_jobs is then empty because unknown, not because there is none.
+    cron_jobs_readable: bool = True
     cron_jobs: tuple[CronJob, ...] = ()
     read_at: datetime.datetime | None = None
     # The last time a tick found the watermark ahead of the database clock, by how much, and how
@@ -423,6 +426,19 @@ def _pg_cron_installed(cursor) -> bool:
     return cursor.fetchone()[0]
 
 
+# Whether pg_cron is installed, and whether this role may read its jobs: USAGE on the schema
+# cron (pg_cron grants it to nobody) and SELECT on its two tables. The catalogs are read by oid,
+# which needs no USAGE on the schema, where a cron.job name would fail without it.
+_PG_CRON_ACCESS = """
+SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') AS installed,
+       EXISTS (SELECT FROM pg_namespace n
+                WHERE n.nspname = 'cron' AND has_schema_privilege(n.oid, 'USAGE')
+                  AND (SELECT count(*) FROM pg_class c
+                        WHERE c.relnamespace = n.oid AND c.relname IN ('job', 'job_run_details')
+                          AND has_table_privilege(c.oid, 'SELECT')) = 2) AS readable
+"""
+
+
 def _cron_jobs(cursor) -> tuple[CronJob, ...]:
     cursor.execute(_CRON_JOBS, [CRON_JOB_NAME])
     return tuple(CronJob(*row) for row in cursor.fetchall())
@@ -470,9 +486,17 @@ def state(using: str = "default") -> RollupState:
         fields = dict(zip(names, cursor.fetchone(), strict=True))
         cursor.execute(_SET_ASIDE, [SET_ASIDE_SHOWN])
         set_aside = tuple(SetAsideBucket(*row) for row in cursor.fetchall())
-        installed = _pg_cron_installed(cursor)
-        jobs = _cron_jobs(cursor) if installed else ()
-    return RollupState(**fields, set_aside=set_aside, pg_cron_installed=installed, cron_jobs=jobs)
+        cursor.execute(_PG_CRON_ACCESS)
+        installed, readable = cursor.fetchone()
+        readable = readable or not installed
+        jobs = _cron_jobs(cursor) if installed and readable else ()
+    return RollupState(
+        **fields,
+        set_aside=set_aside,
+        pg_cron_installed=installed,
+        cron_jobs_readable=readable,
+        cron_jobs=jobs,
+    )
 
 
 def _require_pg_cron(cursor, using: str) -> None:

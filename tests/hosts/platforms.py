@@ -6,8 +6,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.components import server_conninfo
-from tests.processes import database_url, run_manage_py
+from tests.components import create_login_role, server_conninfo
+from tests.processes import run_manage_py
 
 PLATFORM_SQL = (Path(__file__).parent / "platform.sql").read_text()
 PLATFORM_TABLES = ("workspace", "agent_runtime", "agent", "issue", "agent_task_queue", "task_usage")
@@ -17,18 +17,21 @@ class Platform:
     """A database of its own and its owner, a LOGIN role that is not a superuser."""
 
     def __init__(self, admin: psycopg.Connection) -> None:
-        suffix = uuid.uuid4().hex[:8]
         self.admin = admin
-        self.owner, self.name = f"platform_owner_{suffix}", f"test_platform_{suffix}"
-        admin.execute(f"CREATE ROLE {self.owner} LOGIN")
+        self.role = create_login_role(admin, "platform_owner")
+        self.owner, self.name = self.role.name, f"test_platform_{uuid.uuid4().hex[:8]}"
         admin.execute(f"GRANT pg_read_all_stats TO {self.owner}")
         admin.execute(f"CREATE DATABASE {self.name} OWNER {self.owner}")
-        self.conn = psycopg.connect(
-            **{**server_conninfo(), "dbname": self.name, "user": self.owner}, autocommit=True
-        )
+        self.conninfo = {
+            **server_conninfo(),
+            "dbname": self.name,
+            "user": self.owner,
+            "password": self.role.password,
+        }
+        self.conn = psycopg.connect(**self.conninfo, autocommit=True)
 
     def url(self) -> str:
-        return database_url(self.name, user=self.owner)
+        return self.role.database_url(self.name)
 
     def manage(self, settings: str, *args: str) -> subprocess.CompletedProcess:
         return run_manage_py(
