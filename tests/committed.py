@@ -65,6 +65,9 @@ def build(conn: psycopg.Connection) -> World:
         "INSERT INTO agent_task_queue (agent_id, runtime_id) VALUES (%s, %s)",
         [ids["gb"], ids["r3"]],
     )
+    # Stamped back then, not now: a tick's one-second re-read below the watermark would otherwise
+    # recompute the whole world for a while and mask a lost invalidation.
+    keep_client_updated_at(conn)
     for task in ("t1", "t2"):
         for model, days in (("opus", 0), ("haiku", 1)):
             conn.execute(
@@ -75,6 +78,7 @@ def build(conn: psycopg.Connection) -> World:
                 """,
                 [ids[task], model, DAY, days, DAY, days],
             )
+    conn.execute("SELECT set_config('pgtrigger.ignore', '', false)")
     tick(conn)
     return World(**ids)
 

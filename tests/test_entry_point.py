@@ -244,13 +244,68 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
     for table in ("task_usage", "agent_task_queue"):
         assert read[f"{table} sequential scans"] == 0
     # The corrected row, found by updated_at (by the step bound and the discovery); then the
-    # rows of its day and model, about 50 (and a few dead index entries, such as the corrected
-    # row's superseded version, until vacuum): not the 18000 rows of history, nor the busy
-    # runtime's 14400.
+    # rows of its day and model, about 50, twice: counted against the runtime's 4800 tasks to
+    # choose the slice's path (the count stops at 64 tasks), then recomputed (and a few dead
+    # index entries, such as the corrected row's superseded version, until vacuum): not the
+    # 18000 rows of history, nor the busy runtime's 14400.
     assert read["task_usage_updated_at_idx"] < 10
-    assert slice_rows <= read["task_usage_day_model_idx"] <= slice_rows + 5
+    assert 2 * slice_rows <= read["task_usage_day_model_idx"] <= 2 * slice_rows + 5
     assert read["task_usage_task_provider_model_key"] == 0
     # Each of those rows' task, by primary key: not the runtime's thousands of tasks.
     assert read["agent_task_queue_pkey"] <= slice_rows + 5
+    with connection.cursor() as cursor:
+        assert_rollup_matches_oracle(cursor)
+
+
+def test_a_small_tenants_tick_reads_its_own_rows_not_the_busy_day_of_the_others(session):
+    writer, ticker, observer = session(), session(), session()
+    _, small_task = _world_with_one_task(writer)
+    ws, _ = _world_with_one_task(writer)
+    # Another tenant's busy day: 4000 tasks, one row each, all on the day and model of the small
+    # tenant's usage. The small tenant: one runtime, 20 tasks, one row each.
+    keep_client_updated_at(writer)  # history, written back then
+    writer.execute(
+        """
+        WITH busy AS (
+            INSERT INTO agent_task_queue (agent_id, runtime_id)
+            SELECT (SELECT id FROM agent WHERE workspace_id = %(ws)s),
+                   (SELECT id FROM agent_runtime WHERE workspace_id = %(ws)s)
+              FROM generate_series(1, 4000)
+            RETURNING id
+        ),
+        small AS (
+            INSERT INTO agent_task_queue (agent_id, runtime_id)
+            SELECT agent_id, runtime_id FROM agent_task_queue, generate_series(1, 19)
+             WHERE id = %(small)s
+            RETURNING id
+        )
+        INSERT INTO task_usage (task_id, model, input_tokens, created_at, updated_at)
+        SELECT id, 'opus', 1, '2025-01-01 12:00+00', '2025-01-01 12:00+00'
+          FROM (SELECT id FROM busy UNION ALL SELECT id FROM small
+                UNION ALL SELECT %(small)s::uuid) AS t
+        """,
+        {"ws": ws, "small": small_task},
+    )
+    writer.execute("ANALYZE task_usage, agent_task_queue, agent")
+    tick(ticker)
+    writer.execute(
+        "UPDATE task_usage SET input_tokens = 5 WHERE task_id = %s AND model = 'opus'",
+        [small_task],
+    )
+    for conn in (writer, ticker):
+        _flush_statistics(conn)
+    before = _reads(observer)
+
+    assert tick(ticker) == 1
+
+    _flush_statistics(ticker)
+    after = _reads(observer)
+    read = {name: after[name] - before[name] for name in after}
+    for table in ("task_usage", "agent_task_queue"):
+        assert read[f"{table} sequential scans"] == 0
+    # Choosing the runtime's path: its 20 tasks counted, the slice counted only up to 64 of
+    # its 4020 rows. Then the 20 tasks' rows, by task: not the other tenant's 4000.
+    assert read["task_usage_day_model_idx"] <= 64
+    assert read["task_usage_task_provider_model_key"] <= 25
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)

@@ -1,5 +1,6 @@
 """The rollup's migration operations: RunSQLFile runs one file of `usage_rollup/sql/`;
-InstallTrigger installs a trigger on a platform table."""
+InstallTrigger installs a trigger on a platform table; the index builders run CREATE INDEX
+CONCURRENTLY safely to repeat."""
 
 from pathlib import Path
 
@@ -46,3 +47,39 @@ class InstallTrigger(pgtrigger.migrations.AddTrigger):
         return schema_editor.connection.vendor == "postgresql" and router.allow_migrate_model(
             schema_editor.connection.alias, model
         )
+
+
+def build_index_concurrently(cursor, name: str, definition: str) -> None:
+    """CREATE INDEX CONCURRENTLY `name` ON `definition`, in a migration with atomic = False. An
+    index of that name left INVALID by an interrupted build is dropped and built again; a valid
+    one is kept, so running it again is safe."""
+    cursor.execute(
+        "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", [name]
+    )
+    found = cursor.fetchone()
+    if found is not None and found[0]:
+        return
+    if found is not None:
+        cursor.execute(f"DROP INDEX CONCURRENTLY {name}")
+    cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {definition}")
+
+
+def _has_index_leading_with(cursor, table: str, column: str) -> bool:
+    cursor.execute(
+        """
+        SELECT EXISTS (
+            SELECT FROM pg_index i
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+             WHERE i.indrelid = to_regclass(%s) AND a.attname = %s AND i.indisvalid
+        )
+        """,
+        [table, column],
+    )
+    return cursor.fetchone()[0]
+
+
+def build_lookup_index(cursor, name: str, table: str, column: str) -> None:
+    """An index on the platform's `table` (`column`) for the triggers' or the tick's lookups,
+    built only where no valid index of the platform's starts with that column already."""
+    if not _has_index_leading_with(cursor, table, column):
+        build_index_concurrently(cursor, name, f"{table} ({column})")

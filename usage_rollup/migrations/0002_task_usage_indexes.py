@@ -11,6 +11,8 @@ only where the platform has no index that starts with that column already.
 
 from django.db import migrations
 
+from usage_rollup.operations import build_index_concurrently, build_lookup_index
+
 ROLLUP_INDEXES = {
     "task_usage_updated_at_idx": "task_usage (updated_at)",
     # The expression of task_usage_utc_day() (sql/task_usage_utc_day.v1.sql) and of UTCDay.
@@ -23,39 +25,12 @@ LOOKUP_INDEXES = {
 }
 
 
-def _build(cursor, name: str, definition: str) -> None:
-    cursor.execute(
-        "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(%s)", [name]
-    )
-    found = cursor.fetchone()
-    if found is not None and found[0]:
-        return
-    if found is not None:
-        cursor.execute(f"DROP INDEX CONCURRENTLY {name}")
-    cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {definition}")
-
-
-def _has_index_leading_with(cursor, table: str, column: str) -> bool:
-    cursor.execute(
-        """
-        SELECT EXISTS (
-            SELECT FROM pg_index i
-              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = to_regclass(%s) AND a.attname = %s AND i.indisvalid
-        )
-        """,
-        [table, column],
-    )
-    return cursor.fetchone()[0]
-
-
 def build_indexes(apps, schema_editor) -> None:
     with schema_editor.connection.cursor() as cursor:
         for name, definition in ROLLUP_INDEXES.items():
-            _build(cursor, name, definition)
+            build_index_concurrently(cursor, name, definition)
         for name, (table, column) in LOOKUP_INDEXES.items():
-            if not _has_index_leading_with(cursor, table, column):
-                _build(cursor, name, f"{table} ({column})")
+            build_lookup_index(cursor, name, table, column)
 
 
 class Migration(migrations.Migration):
