@@ -316,7 +316,9 @@ def main(argv: list[str] | None = None) -> None:
         cursor.execute(
             (SQL_DIR / WINDOW_V3)
             .read_text()
-            .replace("rollup_task_usage_daily_window(", "bench_window_whole_slices(", 1)
+            .replace(
+                "FUNCTION rollup_task_usage_daily_window(", "FUNCTION bench_window_whole_slices("
+            )
         )
         say("Building the platform and the tenants...")
         tenants = build(cursor, say)

@@ -126,3 +126,66 @@ def keep_client_updated_at(conn: psycopg.Connection) -> None:
     """Let `conn` insert usage with an updated_at of its own, as a row written back then: the
     insert trigger that stamps the database clock is ignored in this session."""
     conn.execute("SELECT set_config('pgtrigger.ignore', %s, false)", ["{" + STAMP_TRIGGER + "}"])
+
+
+def index_reads(conn) -> dict[str, int]:
+    """Cumulative reads of the source tables: index entries read per index, and sequential
+    scans and the rows they read per table."""
+    conn.execute("SET stats_fetch_consistency = none")
+    reads = dict(conn.execute("SELECT indexrelname, idx_tup_read FROM pg_stat_user_indexes"))
+    reads.update(
+        conn.execute("SELECT relname || ' sequential scans', seq_scan FROM pg_stat_user_tables")
+    )
+    reads.update(
+        conn.execute(
+            "SELECT relname || ' rows read by sequential scans', seq_tup_read"
+            " FROM pg_stat_user_tables"
+        )
+    )
+    return reads
+
+
+def flush_statistics(conn) -> None:
+    # Flushed when the session next goes idle, before it answers this statement.
+    conn.execute("SELECT pg_stat_force_next_flush()")
+
+
+def _tenant(conn: psycopg.Connection) -> tuple[uuid.UUID, uuid.UUID]:
+    """A workspace with a runtime and an agent, committed: (runtime id, agent id)."""
+    ws = _insert(
+        conn,
+        "INSERT INTO workspace (name, slug) VALUES ('w', %s)",
+        [str(uuid.uuid4())],
+    )
+    runtime = _insert(conn, "INSERT INTO agent_runtime (workspace_id, name) VALUES (%s, 'r')", [ws])
+    agent = _insert(conn, "INSERT INTO agent (workspace_id, name) VALUES (%s, 'a')", [ws])
+    return runtime, agent
+
+
+def small_tenant_beside_a_busy_day(conn: psycopg.Connection) -> uuid.UUID:
+    """A small tenant (one runtime, 20 tasks, a row each) and another tenant's busy day (4,000
+    tasks, a row each) on the same day and model, stamped back then and rolled up; returns one
+    of the small tenant's tasks."""
+    small, busy = _tenant(conn), _tenant(conn)
+    keep_client_updated_at(conn)
+    (task,) = conn.execute(
+        """
+        WITH tasks AS (
+            INSERT INTO agent_task_queue (runtime_id, agent_id)
+            SELECT %s::uuid, %s::uuid FROM generate_series(1, 20)
+            UNION ALL
+            SELECT %s::uuid, %s::uuid FROM generate_series(1, 4000)
+            RETURNING id, runtime_id
+        ),
+        usage AS (
+            INSERT INTO task_usage (task_id, model, input_tokens, created_at, updated_at)
+            SELECT id, 'opus', 1, '2025-01-01 12:00+00', '2025-01-01 12:00+00' FROM tasks
+        )
+        SELECT id FROM tasks WHERE runtime_id = %s LIMIT 1
+        """,
+        [*small, *busy, small[0]],
+    ).fetchone()
+    conn.execute("SELECT set_config('pgtrigger.ignore', '', false)")
+    conn.execute("ANALYZE task_usage, agent_task_queue, agent")
+    tick(conn)
+    return task

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from tests.committed import flush_statistics, index_reads, small_tenant_beside_a_busy_day
 from tests.oracle import assert_rollup_matches_oracle
 from tests.read_oracle import expected_usage
 from usage_rollup import queries
@@ -407,3 +408,31 @@ def test_realtime_equals_raw_in_every_snapshot_while_writers_and_ticks_commit(se
     with connection.cursor() as cursor:
         cursor.execute("SELECT rollup_task_usage_daily('0 seconds')")
         assert_rollup_matches_oracle(cursor)
+
+
+def test_a_small_tenants_realtime_read_reads_its_own_rows_not_the_busy_day(session):
+    writer, observer = session(), session()
+    small_task = small_tenant_beside_a_busy_day(writer)
+    (runtime,) = writer.execute(
+        "SELECT runtime_id FROM agent_task_queue WHERE id = %s", [small_task]
+    ).fetchone()
+    # One row of the small tenant corrected and not rolled up yet: its slice is stale.
+    writer.execute("UPDATE task_usage SET input_tokens = 5 WHERE task_id = %s", [small_task])
+    since = datetime.date(2025, 1, 1)
+    flush_statistics(writer)
+    before = index_reads(observer)
+
+    realtime = queries.runtime_usage(runtime, since, source="realtime")
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    read = {name: count - before[name] for name, count in index_reads(observer).items()}
+    assert realtime == queries.runtime_usage(runtime, since, source="raw")
+    assert [row["input_tokens"] for row in realtime] == [19 + 5]
+    # Choosing the scope's own path: its 20 tasks, the stale slice counted only up to 21 of its
+    # 4,020 rows; then the 20 tasks' rows, by task: not the other tenant's 4,000.
+    assert read["task_usage_day_model_idx"] <= 21 + 5  # and a few dead index entries
+    assert read["task_usage_task_provider_model_key"] <= 25
+    # A count that stops early may scan for its first rows where the planner expects them at
+    # once (here the busy slice is nearly the whole table): it reads a few rows, never the day.
+    assert read["task_usage rows read by sequential scans"] <= 50

@@ -85,9 +85,24 @@ class HourUsageRow(UsageTotals):
 # How each scope is named: its column in task_usage_daily and the queue, and the expression that
 # gives a raw row's owner (SPEC section 3: the workspace is the task's agent's, not the issue's).
 _SCOPES: dict[Scope, dict[str, str]] = {
-    "runtime": {"column": "runtime_id", "owner": "t.runtime_id"},
-    "workspace": {"column": "workspace_id", "owner": "a.workspace_id"},
+    "runtime": {
+        "column": "runtime_id",
+        "owner": "t.runtime_id",
+        "owner_tasks": "SELECT q.id FROM agent_task_queue q WHERE q.runtime_id = %(id)s",
+    },
+    "workspace": {
+        "column": "workspace_id",
+        "owner": "a.workspace_id",
+        "owner_tasks": (
+            "SELECT q.id FROM agent g JOIN agent_task_queue q ON q.agent_id = g.id"
+            " WHERE g.workspace_id = %(id)s AND q.runtime_id IS NOT NULL"
+        ),
+    },
 }
+
+# The most tasks of a scope that the realtime read reads its stale buckets through; a scope with
+# more reads them through their slices (as a tick's usage_rollup.runtime_path_max_tasks).
+OWNER_PATH_MAX_TASKS = 20_000
 
 # numeric, as sum() makes it: a period's total may pass bigint's range although no bucket does
 # (and a bucket the rollup set aside does); _rows makes the values ints.
@@ -134,9 +149,10 @@ _ROLLUP_DAILY = """
 #
 # The read marks a (day, provider, model) slice of the scope stale if any of the scope's buckets
 # in it is (a) or (b), serves the other slices from the rollup and recomputes the stale ones from
-# their raw rows (through task_usage_day_model_idx, as the window does), so a slice emptied by a
-# delete has no row. All of it is ONE statement: one snapshot of task_usage, the tasks, the
-# agents, the rollup, the queue and the state row. A tick commits its buckets, its drain and its
+# their raw rows, the scope's own (through its tasks) or the slices' (through
+# task_usage_day_model_idx), whichever is fewer, so a slice emptied by a delete has no row. All of
+# it is ONE statement: one snapshot of task_usage, the tasks, the agents, the rollup, the queue
+# and the state row. A tick commits its buckets, its drain and its
 # watermark at once, so the snapshot sees all of a tick or none of it, and a writer's rows and
 # its queue rows are both visible or both not: the invariant above holds inside the snapshot, and
 # the result equals the raw read of the same snapshot.
@@ -172,6 +188,39 @@ _REALTIME_DAILY = """
            AND t.runtime_id IS NOT NULL
            AND task_usage_utc_day(tu.created_at) >= %(since)s
     ),
+    -- The stale slices' rows of the scope, by the cheaper of two exact paths, as a tick chooses
+    -- (sql/task_usage_daily_choose_paths.v1.sql): the scope's own tasks and their usage, or the
+    -- stale slices' rows of every tenant. Weighed only when something is stale, and the slices'
+    -- rows are counted only up to one more than the scope's tasks: deciding costs about what the
+    -- cheaper path does. The guards are one-time filters, so the other path is never started.
+    owner_tasks AS MATERIALIZED (
+        {owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1
+    ),
+    owner_path AS MATERIALIZED (
+        SELECT (SELECT count(*) FROM owner_tasks) <= {max_tasks}
+               AND (SELECT count(*) FROM owner_tasks) < (
+                       SELECT count(*)
+                         FROM (SELECT 1
+                                 FROM stale s
+                                 JOIN task_usage tu
+                                   ON task_usage_utc_day(tu.created_at) = s.bucket_date
+                                  AND tu.provider = s.provider
+                                  AND tu.model = s.model
+                                LIMIT (SELECT count(*) FROM owner_tasks) + 1) AS counted)
+               AS chosen
+    ),
+    owner_rows AS MATERIALIZED (
+        SELECT task_usage_utc_day(u.created_at) AS bucket_date, u.provider, u.model,
+               u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+          FROM owner_tasks o
+          CROSS JOIN LATERAL (
+                SELECT tu.created_at, tu.provider, tu.model, tu.input_tokens, tu.output_tokens,
+                       tu.cache_read_tokens, tu.cache_write_tokens
+                  FROM task_usage tu
+                 WHERE tu.task_id = o.id
+                OFFSET 0) AS u
+         WHERE (SELECT chosen FROM owner_path)
+    ),
     stale_rows AS MATERIALIZED (
         SELECT s.bucket_date, s.provider, s.model, tu.task_id, tu.input_tokens,
                tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
@@ -180,6 +229,7 @@ _REALTIME_DAILY = """
             ON task_usage_utc_day(tu.created_at) = s.bucket_date
            AND tu.provider = s.provider
            AND tu.model = s.model
+         WHERE NOT (SELECT chosen FROM owner_path)
     )
     SELECT d.bucket_date AS date, d.provider, d.model, {rollup_sums}
       FROM task_usage_daily d
@@ -200,6 +250,13 @@ _REALTIME_DAILY = """
      WHERE {owner} = %(id)s
        AND t.runtime_id IS NOT NULL
        AND EXISTS (SELECT FROM settled)
+     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT r.bucket_date, r.provider, r.model, {stale_sums}
+      FROM owner_rows r
+      JOIN stale s
+        ON (s.bucket_date, s.provider, s.model) = (r.bucket_date, r.provider, r.model)
+     WHERE EXISTS (SELECT FROM settled)
      GROUP BY 1, 2, 3
     UNION ALL
     -- OFFSET 0 keeps the guard above the raw read's plan, so that it is not even started (its
@@ -233,6 +290,7 @@ def _daily_sql(mode: ReadMode, scope: Scope) -> str:
         rollup_sums=_SUMS.format(rows="d"),
         stale_sums=_SUMS.format(rows="r"),
         raw=_daily_sql("raw", scope),
+        max_tasks=OWNER_PATH_MAX_TASKS,
         **names,
     )
 

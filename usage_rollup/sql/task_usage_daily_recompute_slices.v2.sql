@@ -13,9 +13,7 @@
 -- that runtime alone. The window lists a bucket here only when its runtime has fewer tasks than
 -- its slices have rows (rollup_task_usage_daily_window.v4.sql), and as a whole slice otherwise.
 -- A listed bucket whose slice is listed too is left to the slice, which computes it from the
--- same snapshot. Sequential scans are off: every way into the platform's tables is an index (the
--- day index, the runtime's tasks, a task's usage, primary keys), and statistics of a small or
--- skewed table (one runtime holding most tasks) must not turn a lookup into a scan of it.
+-- same snapshot.
 --
 -- A bucket that cannot be computed (a sum out of bigint's range) is set aside: its rollup row is
 -- deleted, it is named with the reason in task_usage_daily_set_aside, and every other bucket is
@@ -33,7 +31,6 @@ RETURNS bigint
 LANGUAGE plpgsql
 -- A backfill's month of slices sorts and hashes a few hundred thousand rows: keep it in memory.
 SET work_mem = '64MB'
-SET enable_seqscan = off
 AS $$
 DECLARE
     v_rows bigint;
