@@ -14,13 +14,17 @@
 -- than its tasks: so deciding reads about as many index entries as the runtime's path would, and
 -- never a whole busy day. A runtime with no tasks left (deleted) takes its path at no cost: its
 -- buckets have no rows. Sequential scans are off here: each count must stop early on its index
--- (a count under LIMIT can look cheaper to scan for, and then reads the table).
+-- (a count under LIMIT can look cheaper to scan for, and then reads the table); JIT is off with
+-- them (below).
 --
 -- Locks: none beyond reading; the caller (the window) holds the rollup's lock.
 CREATE OR REPLACE FUNCTION task_usage_daily_choose_paths()
 RETURNS void
 LANGUAGE plpgsql
 SET enable_seqscan = off
+-- Before PostgreSQL 16, a disabled scan costs 1e10 (this function's scans of its own temporary
+-- tables are unavoidable), which would set off JIT compilation of every statement: 100 ms a tick.
+SET jit = off
 AS $$
 DECLARE
     v_max_tasks bigint;
