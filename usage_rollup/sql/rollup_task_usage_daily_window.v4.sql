@@ -61,7 +61,7 @@ BEGIN
 
     -- The changed rows are read in a MATERIALIZED step that sees only task_usage: its way in is
     -- the updated_at index, whatever the statistics of the other tables say; then each row's task
-    -- and agent name its bucket. Rows of a task without a runtime have none.
+    -- and agent name its bucket (task_keys). Rows of a task without a runtime have none.
     -- The taken ids go in as an array, so the delete finds them by primary key whatever the
     -- queue's statistics say (right after a flood they still say empty).
     WITH drained AS (
@@ -78,16 +78,27 @@ BEGIN
           FROM task_usage
          WHERE updated_at >= p_from
            AND updated_at < p_to
+    ),
+    -- Each changed row's task, once, by primary key (OFFSET 0 keeps the lookup per task: the
+    -- planner cannot turn it into a scan of the tasks, whatever it guesses of the changed rows).
+    task_keys AS MATERIALIZED (
+        SELECT ct.task_id, k.workspace_id, k.runtime_id
+          FROM (SELECT DISTINCT task_id FROM changed) AS ct
+          CROSS JOIN LATERAL (
+                SELECT a.workspace_id, t.runtime_id
+                  FROM agent_task_queue t
+                  JOIN agent a ON a.id = t.agent_id
+                 WHERE t.id = ct.task_id
+                   AND t.runtime_id IS NOT NULL
+                OFFSET 0) AS k
     )
     INSERT INTO pg_temp.task_usage_daily_buckets
            (bucket_date, workspace_id, runtime_id, provider, model)
     SELECT bucket_date, workspace_id, runtime_id, provider, model FROM drained
     UNION
-    SELECT c.bucket_date, a.workspace_id, t.runtime_id, c.provider, c.model
+    SELECT c.bucket_date, k.workspace_id, k.runtime_id, c.provider, c.model
       FROM changed c
-      JOIN agent_task_queue t ON t.id = c.task_id
-      JOIN agent a ON a.id = t.agent_id
-     WHERE t.runtime_id IS NOT NULL
+      JOIN task_keys k ON k.task_id = c.task_id
     UNION
     SELECT bucket_date, workspace_id, runtime_id, provider, model
       FROM task_usage_daily_set_aside;
