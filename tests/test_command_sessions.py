@@ -30,15 +30,21 @@ def _names_seen_while_running(session, argv: list[str], env: dict[str, str]) -> 
     )
     try:
         deadline = time.monotonic() + 60
+        names = set()
         while time.monotonic() < deadline and command.poll() is None:
             rows = watcher.execute(
                 "SELECT pid, application_name FROM pg_stat_activity WHERE datname = "
                 "current_database() AND backend_type = 'client backend' AND pid <> ALL(%s)",
                 [list(before)],
             ).fetchall()
-            if rows:
-                return {name for _, name in rows}
+            names = {name for _, name in rows}
+            # A session is named by its first statement after it connects: seen in between,
+            # it has no name yet (a password login over TCP makes that instant longer).
+            if names and "" not in names:
+                return names
             time.sleep(0.1)
+        if names:
+            return names
         pytest.fail(f"the command opened no session: {command.stderr.read()}")
     finally:
         command.send_signal(signal.SIGTERM)
