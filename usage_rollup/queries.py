@@ -196,9 +196,12 @@ _REALTIME_DAILY = """
     owner_tasks AS MATERIALIZED (
         {owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1
     ),
+    owner_count AS MATERIALIZED (
+        SELECT count(*) AS tasks FROM owner_tasks
+    ),
     owner_path AS MATERIALIZED (
-        SELECT (SELECT count(*) FROM owner_tasks) <= {max_tasks}
-               AND (SELECT count(*) FROM owner_tasks) < (
+        SELECT c.tasks <= {max_tasks}
+               AND c.tasks < (
                        SELECT count(*)
                          FROM (SELECT 1
                                  FROM stale s
@@ -206,8 +209,9 @@ _REALTIME_DAILY = """
                                    ON task_usage_utc_day(tu.created_at) = s.bucket_date
                                   AND tu.provider = s.provider
                                   AND tu.model = s.model
-                                LIMIT (SELECT count(*) FROM owner_tasks) + 1) AS counted)
+                                LIMIT c.tasks + 1) AS counted)
                AS chosen
+          FROM owner_count c
     ),
     owner_rows AS MATERIALIZED (
         SELECT task_usage_utc_day(u.created_at) AS bucket_date, u.provider, u.model,
