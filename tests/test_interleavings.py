@@ -297,3 +297,28 @@ def test_concurrent_changes_to_a_buckets_rows_are_both_rolled_up(
         assert foreign_keys == "deferred"
     tick(setup)
     assert_exact(setup)
+
+
+@pytest.mark.parametrize("foreign_keys", ["deferred"], indirect=True)
+def test_a_tick_keeps_what_an_open_transaction_recorded_of_the_tasks_it_deleted(
+    session, foreign_keys
+):
+    # Under a deferred key a task may be deleted first and its usage later in the same
+    # transaction: the usage's trigger then finds the task's owner where the task's trigger
+    # recorded it (sql/task_usage_daily_deleted_rows.v1.sql). A tick in between must leave the
+    # record of a transaction still open alone, and the ticks after it delete it.
+    setup, writer = session(), session(autocommit=False)
+    world = build(setup)
+
+    writer.execute("DELETE FROM agent_task_queue WHERE id = %s", [world.t1])
+    tick(setup)
+    writer.execute("DELETE FROM task_usage WHERE task_id = %s", [world.t1])
+    writer.commit()
+    tick(setup)
+
+    assert_exact(setup)
+    left = setup.execute(
+        "SELECT (SELECT count(*) FROM task_usage_daily_deleted_tasks),"
+        " (SELECT count(*) FROM task_usage_daily_deleted_usage)"
+    ).fetchone()
+    assert left == (0, 0)

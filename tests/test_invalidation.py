@@ -134,6 +134,42 @@ def test_moving_a_usage_row_to_another_task_moves_it_out_of_its_old_bucket(curso
     assert_rollup_matches_oracle(cursor)
 
 
+@pytest.mark.parametrize("first", ["usage", "task"])
+def test_one_statement_deleting_a_task_and_its_usage_empties_their_buckets(cursor, history, first):
+    # The deletes' statement-level triggers fire after both deletes, each seeing neither the
+    # other's rows: whichever fires first records its half for the other
+    # (sql/task_usage_daily_deleted_rows.v1.sql); the WITH clause's order picks which.
+    job = history["a"]["tasks"][0]
+    deletes = {
+        "usage": "DELETE FROM task_usage WHERE task_id = %s",
+        "task": "DELETE FROM agent_task_queue WHERE id = %s",
+    }
+    (second,) = set(deletes) - {first}
+    sql = f"WITH earlier AS ({deletes[first]} RETURNING 1) {deletes[second]}"
+    _change_then_drain(cursor, sql, [job.id, job.id])
+
+
+def test_changing_a_tasks_id_and_runtime_at_once_moves_its_usage(cursor, history):
+    # Through ON UPDATE CASCADE the usage follows the new id: for the rollup the old task was
+    # deleted, and the usage rows, stamped anew, are found under the new one by updated_at.
+    cursor.execute(
+        """
+        ALTER TABLE task_usage
+            DROP CONSTRAINT task_usage_task_id_fkey,
+            ADD CONSTRAINT task_usage_task_id_fkey FOREIGN KEY (task_id)
+                REFERENCES agent_task_queue (id) ON DELETE CASCADE ON UPDATE CASCADE
+        """
+    )
+    job, target = history["a"]["tasks"][0], history["a"]["runtimes"][1]
+    cursor.execute(
+        "UPDATE agent_task_queue SET id = gen_random_uuid(), runtime_id = %s WHERE id = %s",
+        [target.id, job.id],
+    )
+    assert queued_buckets(cursor), "the change queued no bucket"
+    cursor.execute("SELECT rollup_task_usage_daily_window(now(), now() + interval '1 second')")
+    assert_rollup_matches_oracle(cursor)
+
+
 def test_truncating_usage_empties_the_rollup(cursor, history):
     cursor.execute("TRUNCATE task_usage")
     roll_up_queue_only(cursor)

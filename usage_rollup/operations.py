@@ -1,6 +1,6 @@
 """The rollup's migration operations: RunSQLFile runs one file of `usage_rollup/sql/`;
-InstallTrigger installs a trigger on a platform table; the index builders run CREATE INDEX
-CONCURRENTLY safely to repeat."""
+InstallTrigger and UninstallTrigger install and remove a trigger on a platform table; the index
+builders run CREATE INDEX CONCURRENTLY safely to repeat."""
 
 from pathlib import Path
 
@@ -47,6 +47,13 @@ class InstallTrigger(pgtrigger.migrations.AddTrigger):
         return schema_editor.connection.vendor == "postgresql" and router.allow_migrate_model(
             schema_editor.connection.alias, model
         )
+
+
+class UninstallTrigger(pgtrigger.migrations.RemoveTrigger):
+    """pgtrigger's RemoveTrigger, for a trigger on a table the rollup does not manage (see
+    InstallTrigger)."""
+
+    allow_migrate_model_trigger = InstallTrigger.allow_migrate_model_trigger
 
 
 def build_index_concurrently(cursor, name: str, definition: str) -> None:

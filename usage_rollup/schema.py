@@ -74,7 +74,7 @@ REQUIRED: dict[str, tuple[Column, ...]] = {
 }
 
 # A writer's foreign-key check locks the referenced row FOR KEY SHARE: the triggers' locking
-# protocol (sql/task_usage_daily_enqueue_usage_rows.v2.sql) waits on exactly that lock.
+# protocol (sql/task_usage_daily_enqueue_usage_rows.v3.sql) waits on exactly that lock.
 REQUIRED_KEYS = (
     ForeignKey(
         "task_usage",
@@ -95,8 +95,10 @@ ROLLUP_TABLES = (
     "task_usage_daily_dirty",
     "task_usage_daily_set_aside",
     "task_usage_rollup_state",
+    "task_usage_daily_deleted_tasks",
+    "task_usage_daily_deleted_usage",
 )
-ROLLUP_TYPES = ("task_usage_bucket_key",)
+ROLLUP_TYPES = ("task_usage_bucket_key", "task_usage_task_owner")
 
 HINT = (
     "The rollup installs onto the platform's existing tables and changes none of them (the "

@@ -52,8 +52,8 @@ usage_deleted = pgtrigger.Trigger(
     operation=pgtrigger.Delete,
     referencing=pgtrigger.Referencing(old="deleted_usage"),
     func="""
-        -- When the delete cascades from a task, the task row is already gone and this finds
-        -- nothing: the task's own trigger queued those buckets before the cascade.
+        -- When the delete cascades from a task, the task row is already gone: the task's own
+        -- trigger recorded its owner for this one (sql/task_usage_daily_deleted_rows.v1.sql).
         PERFORM task_usage_daily_enqueue_usage_rows(
             ARRAY(SELECT d::task_usage FROM deleted_usage AS d)
         );
@@ -74,30 +74,57 @@ usage_truncated = pgtrigger.Trigger(
 
 task_reassigned = pgtrigger.Trigger(
     name="task_reassigned",
-    level=pgtrigger.Row,
-    when=pgtrigger.Before,
+    # Statement level, over the transition tables: one call for all the tasks a statement moves.
+    # PostgreSQL allows no column list on a trigger with transition tables, so this fires for
+    # every UPDATE of the task table and finds the moved tasks itself.
+    level=pgtrigger.Statement,
+    when=pgtrigger.After,
     operation=pgtrigger.Update,
-    condition=pgtrigger.AnyChange("runtime", "agent"),
+    referencing=pgtrigger.Referencing(old="old_tasks", new="new_tasks"),
+    declare=[
+        ("moved_from", "task_usage_task_owner[]"),
+        ("moved_to", "task_usage_task_owner[]"),
+        ("kept_ids", "bigint"),
+    ],
     func="""
-        -- Upgrade our row lock to FOR UPDATE: it waits for every transaction still writing usage
-        -- of this task (their foreign-key check holds FOR KEY SHARE), so we read all of it.
-        PERFORM 1 FROM agent_task_queue WHERE id = OLD.id FOR UPDATE;
-        PERFORM task_usage_daily_enqueue_task(OLD.id, OLD.runtime_id, OLD.agent_id);
-        PERFORM task_usage_daily_enqueue_task(NEW.id, NEW.runtime_id, NEW.agent_id);
-        RETURN NEW;
+        SELECT array_agg(ROW(o.id, o.runtime_id, o.agent_id)::task_usage_task_owner)
+                   FILTER (WHERE (o.runtime_id, o.agent_id)
+                                 IS DISTINCT FROM (n.runtime_id, n.agent_id)),
+               array_agg(ROW(n.id, n.runtime_id, n.agent_id)::task_usage_task_owner)
+                   FILTER (WHERE (o.runtime_id, o.agent_id)
+                                 IS DISTINCT FROM (n.runtime_id, n.agent_id)),
+               count(*)
+          INTO moved_from, moved_to, kept_ids
+          FROM old_tasks AS o
+          JOIN new_tasks AS n ON n.id = o.id;
+        IF moved_from IS NOT NULL THEN
+            PERFORM task_usage_daily_enqueue_moved_tasks(moved_from, moved_to);
+        END IF;
+        -- A task whose id changed is, for the rollup, deleted: its usage follows the new id (ON
+        -- UPDATE CASCADE), and the usage's trigger finds the old owner recorded here.
+        IF kept_ids < (SELECT count(*) FROM old_tasks) THEN
+            PERFORM task_usage_daily_enqueue_deleted_tasks(ARRAY(
+                SELECT ROW(o.id, o.runtime_id, o.agent_id)::task_usage_task_owner
+                  FROM old_tasks AS o
+                 WHERE NOT EXISTS (SELECT FROM new_tasks AS n WHERE n.id = o.id)));
+        END IF;
+        RETURN NULL;
     """,
 )
 
 task_deleted = pgtrigger.Trigger(
     name="task_deleted",
-    level=pgtrigger.Row,
-    when=pgtrigger.Before,
+    # Statement level: one call for all the tasks a statement deletes, a cascade's too.
+    level=pgtrigger.Statement,
+    when=pgtrigger.After,
     operation=pgtrigger.Delete,
+    referencing=pgtrigger.Referencing(old="deleted_tasks"),
     func="""
-        -- BEFORE: the task's usage rows, which the cascade removes next, are still here. Our
-        -- delete lock already waits out the task's in-flight usage writers.
-        PERFORM task_usage_daily_enqueue_task(OLD.id, OLD.runtime_id, OLD.agent_id);
-        RETURN OLD;
+        PERFORM task_usage_daily_enqueue_deleted_tasks(
+            ARRAY(SELECT ROW(d.id, d.runtime_id, d.agent_id)::task_usage_task_owner
+                    FROM deleted_tasks AS d)
+        );
+        RETURN NULL;
     """,
 )
 
