@@ -201,6 +201,18 @@ FIGURES = (
         _ratio_bar("backfill", "backfill_floor", "<=3x the floor at every size", lambda r: r <= 3),
         plotted=True,
     ),
+    Figure(
+        "CREATE TABLE AS ... GROUP BY (one pass, no indexes)",
+        lambda m: m["backfill_floor_bare"],
+        "s",
+    ),
+    Figure(
+        "full backfill, against the one pass",
+        lambda m: m["backfill"],
+        "s",
+        _over("backfill", "backfill_floor_bare"),
+        "x the one pass",
+    ),
     Figure("REFRESH MATERIALIZED VIEW CONCURRENTLY", lambda m: m["refresh_mv"], "s", plotted=True),
     Figure(
         "tick after changing 1% of a day",

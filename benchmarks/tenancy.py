@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import figures as main_figures
 from benchmarks import read_modes
 from benchmarks.run import ARTIFACTS, parse_size, size_label
 
@@ -258,6 +259,12 @@ READS = (
 )
 
 
+BACKFILL = (
+    ("CREATE TABLE AS ... GROUP BY, one pass, no indexes", "backfill_floor_bare"),
+    ("full backfill (x the one pass)", "backfill"),
+)
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.1f} ms" if seconds < 1 else f"{seconds:,.2f} s"
 
@@ -284,6 +291,14 @@ def table(results: dict[int, dict[str, float]]) -> str:
             ok = all(results[s][key] <= results[s][raw_key] for s in sizes)
             bar = f"at most raw: {'met' if ok else 'MISSED'}"
         lines.append([title, *cells, f"{growth:.2f}x", bar])
+    for title, key in BACKFILL:
+        cells = [_ms(results[s][key]) for s in sizes]
+        if key == "backfill":
+            cells = [
+                f"{c} ({results[s]['backfill'] / results[s]['backfill_floor_bare']:.2f}x)"
+                for c, s in zip(cells, sizes, strict=True)
+            ]
+        lines.append([title, *cells, f"{results[last][key] / results[first][key]:.2f}x", ""])
     widths = [max(len(str(row[i])) for row in [head, *lines]) for i in range(len(head))]
     render = lambda row: " | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))  # noqa: E731
     return "\n".join([render(head), "-" * len(render(head)), *map(render, lines)])
@@ -329,6 +344,8 @@ def main(argv: list[str] | None = None) -> None:
             busy_so_far = busy
             settle(cursor)
             results[busy] = measure_at(cursor, tenants, args.repeats)
+            say(f"  the backfill against one pass, busy day of {busy:,} rows...")
+            results[busy].update(main_figures.backfill_against_floor(cursor))
     printed = table(results)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tenancy.json").write_text(json.dumps(results, indent=1))
