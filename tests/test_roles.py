@@ -1,5 +1,6 @@
 """The rollup run by roles that are not superusers (SPEC section 3b): the ticking role with exactly
-docs/runbook.md's grants, with and without pg_read_all_stats, and the migrating role."""
+docs/runbook.md's grants, with and without pg_read_all_stats, the migrating role, and a role that
+writes the platform's tables and nothing else."""
 
 import datetime
 import re
@@ -15,6 +16,7 @@ from tests.components import (
     Role,
     create_login_role,
     database_alias,
+    drop_role,
     server_conninfo,
     ticking_role_grants,
 )
@@ -182,3 +184,40 @@ def test_a_role_that_is_not_a_superuser_migrates_a_database_with_create_on_its_s
     finally:
         admin.execute(f"DROP DATABASE {database} WITH (FORCE)")
         admin.execute(f"DROP ROLE {role.name}")
+
+
+# Every way a platform's client moves or removes usage, by statement.
+PLATFORM_WRITES = (
+    "INSERT INTO task_usage (task_id, model, input_tokens, created_at)"
+    " VALUES (%(t2)s, 'sonnet', 5, '2026-03-10 13:00+00')",
+    "UPDATE task_usage SET created_at = created_at + interval '2 days'"
+    " WHERE task_id = %(t2)s AND model = 'opus'",
+    "UPDATE agent_task_queue SET runtime_id = %(r2)s WHERE id = %(t1)s",
+    "UPDATE agent SET workspace_id = %(a)s WHERE id = %(gb)s",
+    "DELETE FROM task_usage WHERE task_id = %(t2)s AND model = 'haiku'",
+    # Directly: a cascade from the issue would run as the task table's owner.
+    "DELETE FROM agent_task_queue WHERE id = %(t1)s",
+)
+
+
+def test_a_role_that_writes_only_the_platforms_tables_changes_usage_on_every_path(session):
+    # The platform's clients write as roles of their own, with no privilege on the rollup's
+    # tables: the triggers' functions are SECURITY DEFINER, the deleted tasks' owners included.
+    admin = session()
+    world = committed.build(admin)
+    writer_role = create_login_role(admin, "platform_writer")
+    try:
+        admin.execute(
+            "GRANT SELECT, INSERT, UPDATE, DELETE"
+            " ON workspace, agent_runtime, agent, issue, agent_task_queue, task_usage"
+            f" TO {writer_role.name}"
+        )
+        with psycopg.connect(writer_role.database_url(), autocommit=True) as writer:
+            for statement in PLATFORM_WRITES:
+                writer.execute(statement, vars(world))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                writer.execute("SELECT FROM task_usage_daily_deleted_tasks")
+        tick(admin)
+        assert_exact(admin)
+    finally:
+        drop_role(admin, writer_role)
