@@ -170,6 +170,28 @@ def test_changing_a_tasks_id_and_runtime_at_once_moves_its_usage(cursor, history
     assert_rollup_matches_oracle(cursor)
 
 
+def test_a_tick_between_a_tasks_delete_and_its_usages_in_one_transaction_keeps_its_record(
+    cursor, history
+):
+    # Under a deferred key without a cascade (a Django host's default) the usage may go after
+    # its task, and the transaction may tick in between (as this test's transaction does): the
+    # tick must not forget the task's owner, which the usage's trigger reads after it.
+    cursor.execute(
+        """
+        ALTER TABLE task_usage
+            DROP CONSTRAINT task_usage_task_id_fkey,
+            ADD CONSTRAINT task_usage_task_id_fkey FOREIGN KEY (task_id)
+                REFERENCES agent_task_queue (id) DEFERRABLE INITIALLY DEFERRED
+        """
+    )
+    job = history["a"]["tasks"][0]
+    cursor.execute("DELETE FROM agent_task_queue WHERE id = %s", [job.id])
+    roll_up_queue_only(cursor)
+    cursor.execute("DELETE FROM task_usage WHERE task_id = %s", [job.id])
+    roll_up_queue_only(cursor)
+    assert_rollup_matches_oracle(cursor)
+
+
 def test_truncating_usage_empties_the_rollup(cursor, history):
     cursor.execute("TRUNCATE task_usage")
     roll_up_queue_only(cursor)

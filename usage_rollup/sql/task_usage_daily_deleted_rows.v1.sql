@@ -53,14 +53,17 @@ CREATE INDEX task_usage_daily_deleted_usage_idx ON task_usage_daily_deleted_usag
 
 -- task_usage_daily_forget_deletes() -> void: delete the rows of transactions that have ended.
 -- Those are all the rows another transaction can see: a row becomes visible when its transaction
--- commits, and only that transaction ever reads it. SECURITY DEFINER, so the ticking role needs
--- no privileges on these tables.
+-- commits, and only that transaction ever reads it. The caller's own rows stay: a transaction
+-- may tick between its deletes. SECURITY DEFINER, so the ticking role needs no privileges on
+-- these tables.
 CREATE FUNCTION task_usage_daily_forget_deletes()
 RETURNS void
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
-    DELETE FROM task_usage_daily_deleted_tasks;
-    DELETE FROM task_usage_daily_deleted_usage;
+    DELETE FROM task_usage_daily_deleted_tasks
+     WHERE xact IS DISTINCT FROM pg_current_xact_id_if_assigned();
+    DELETE FROM task_usage_daily_deleted_usage
+     WHERE xact IS DISTINCT FROM pg_current_xact_id_if_assigned();
 $$;
