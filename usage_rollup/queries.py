@@ -196,12 +196,12 @@ _REALTIME_DAILY = """
     -- (sql/task_usage_daily_choose_paths.v1.sql): the scope's own tasks and their usage, or the
     -- stale slices' rows of every tenant. Weighed only when something is stale, and the slices'
     -- rows are counted only up to one more than the scope's tasks: deciding costs about what the
-    -- cheaper path does. The guards are one-time filters, so the other path is never started.
-    owner_tasks AS MATERIALIZED (
-        {owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1
-    ),
+    -- cheaper path does. The tasks are counted in their index alone (an index-only scan of the
+    -- runtime's entries), not kept: only the owner's path reads them again, whole. The guards
+    -- are one-time filters, so the other path is never started.
     owner_count AS MATERIALIZED (
-        SELECT count(*) AS tasks FROM owner_tasks
+        SELECT count(*) AS tasks
+          FROM ({owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1) AS counted
     ),
     owner_path AS MATERIALIZED (
         SELECT c.tasks <= {max_tasks}
@@ -220,7 +220,7 @@ _REALTIME_DAILY = """
     owner_rows AS MATERIALIZED (
         SELECT task_usage_utc_day(u.created_at) AS bucket_date, u.provider, u.model,
                u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
-          FROM owner_tasks o
+          FROM ({owner_tasks}) AS o
           CROSS JOIN LATERAL (
                 SELECT tu.created_at, tu.provider, tu.model, tu.input_tokens, tu.output_tokens,
                        tu.cache_read_tokens, tu.cache_write_tokens
