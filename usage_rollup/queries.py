@@ -27,10 +27,9 @@ Scope = Literal["runtime", "workspace"]
 
 TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 USAGE_COLUMNS = ("runtime_id", "date", "provider", "model", *TOKEN_COLUMNS)
-WORKSPACE_USAGE_COLUMNS = ("workspace_id", "date", "provider", "model", *TOKEN_COLUMNS)
 SUMMARY_COLUMNS = ("provider", "model", *TOKEN_COLUMNS)
-# What the daily statements select: the scope's id, the same in every row, is added in Python
-# (loading it from every row was a tenth of a 30-day rollup read's time at 10M rows).
+# What the daily statements select: the scope's id, the same in every row, is added by
+# _daily_dicts (loading it from every row was a tenth of a 30-day rollup read's time at 10M rows).
 _DAILY_COLUMNS = USAGE_COLUMNS[1:]
 BY_AGENT_COLUMNS = ("agent_id", "provider", "model", *TOKEN_COLUMNS)
 BY_HOUR_COLUMNS = ("hour", "provider", "model", *TOKEN_COLUMNS)
@@ -435,9 +434,8 @@ def _read(
     scope_id: uuid.UUID,
     since: datetime.date,
     source: ReadMode | None,
-    columns: tuple[str, ...],
     using: str,
-) -> list[dict]:
+) -> list[tuple]:
     mode = source or config.read_mode()
     params = {"id": scope_id, "since": since}
     rows = None
@@ -445,8 +443,26 @@ def _read(
         rows, params["watermark"] = _realtime_first(kind, scope, params, using)
     if rows is None:
         rows = _fetch(_STATEMENTS[kind][mode, scope], params, using)
-    lead = (uuid.UUID(str(scope_id)),) if kind == "daily" else ()
-    return [dict(zip(columns, (*lead, *row), strict=True)) for row in rows]
+    return rows
+
+
+def _daily_dicts(column: str, scope_id: uuid.UUID, rows: list[tuple]) -> list[dict]:
+    # A dict display per row: a third of the time dict(zip(...)) takes, which was a fifth of a
+    # 90-day rollup read of 546 rows (measured: 2.73 -> 2.16 ms at 10M rows; 30 days 1.34 -> 0.97).
+    owner = uuid.UUID(str(scope_id))
+    return [
+        {
+            column: owner,
+            "date": date,
+            "provider": provider,
+            "model": model,
+            "input_tokens": tokens_in,
+            "output_tokens": tokens_out,
+            "cache_read_tokens": cache_read,
+            "cache_write_tokens": cache_write,
+        }
+        for date, provider, model, tokens_in, tokens_out, cache_read, cache_write in rows
+    ]
 
 
 def _realtime_first(
@@ -469,8 +485,8 @@ def runtime_usage(
     using: str = "default",
 ) -> list[RuntimeUsageRow]:
     """A runtime's usage per day, provider and model from `since` on, newest day first."""
-    rows = _read("daily", "runtime", runtime_id, since, source, USAGE_COLUMNS, using)
-    return cast(list[RuntimeUsageRow], rows)
+    rows = _read("daily", "runtime", runtime_id, since, source, using)
+    return cast(list[RuntimeUsageRow], _daily_dicts("runtime_id", runtime_id, rows))
 
 
 def workspace_usage(
@@ -484,8 +500,8 @@ def workspace_usage(
 
     A task counts in its agent's workspace; tasks without a runtime are not counted (SPEC 3).
     """
-    rows = _read("daily", "workspace", workspace_id, since, source, WORKSPACE_USAGE_COLUMNS, using)
-    return cast(list[WorkspaceUsageRow], rows)
+    rows = _read("daily", "workspace", workspace_id, since, source, using)
+    return cast(list[WorkspaceUsageRow], _daily_dicts("workspace_id", workspace_id, rows))
 
 
 def usage_summary(
@@ -497,8 +513,8 @@ def usage_summary(
     using: str = "default",
 ) -> list[SummaryRow]:
     """A runtime's or workspace's total usage per provider and model from `since` on."""
-    rows = _read("summary", scope, scope_id, since, source, SUMMARY_COLUMNS, using)
-    return cast(list[SummaryRow], rows)
+    rows = _read("summary", scope, scope_id, since, source, using)
+    return cast(list[SummaryRow], [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in rows])
 
 
 def runtime_usage_by_agent(
