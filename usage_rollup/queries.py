@@ -328,7 +328,7 @@ _SUMMARY_SQL = {
 
 # A realtime read's first statement. A scope with few tasks (config.realtime_raw_max_tasks) has
 # as few raw rows: the raw read is then the exact answer, no dearer than the rows of its stale
-# slices alone, and it spares the realtime statement's planning (about 3 ms, as much as a
+# slices alone, and it spares the realtime statement's planning (2-3.5 ms, as much as a
 # 200-task tenant's whole raw read: benchmarks/README.md). So this statement counts the scope's
 # tasks, as far as the choice needs, and in the same round trip returns either the raw read's
 # rows, each marked as the answer, or one row that marks the scope as large and carries the
