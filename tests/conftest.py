@@ -29,6 +29,14 @@ def soak_seconds(request) -> float:
     return request.config.getoption("--soak-seconds")
 
 
+@pytest.fixture(autouse=True)
+def realtime_reads_its_statement(settings):
+    """Every scope in the tests' worlds has few tasks, so every realtime read would be sent as the
+    raw read (config.realtime_raw_max_tasks): tests exercise the realtime statement unless they
+    set the setting themselves."""
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = 0
+
+
 @pytest.fixture
 def cursor(db):
     """A cursor on the test's own connection (inside the test's transaction)."""

@@ -58,3 +58,15 @@ def test_an_unknown_read_mode_is_a_configuration_error(settings, value):
     settings.USAGE_ROLLUP_READ_MODE = value
     with pytest.raises(ImproperlyConfigured, match="USAGE_ROLLUP_READ_MODE must be one of"):
         config.read_mode()
+
+
+def test_realtime_reads_scopes_of_up_to_500_tasks_raw_by_default(settings):
+    del settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS  # set to 0 for every test by conftest
+    assert config.realtime_raw_max_tasks() == 500
+
+
+@pytest.mark.parametrize("value", ["-1", "many", "2.5"])
+def test_a_realtime_raw_path_bound_that_is_no_count_is_a_configuration_error(settings, value):
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = value
+    with pytest.raises(ImproperlyConfigured, match="USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS"):
+        config.realtime_raw_max_tasks()

@@ -10,13 +10,15 @@ import datetime
 import types
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from tests import world
 from tests.oracle import assert_rollup_matches_oracle
 from tests.read_oracle import expected_usage
 from tests.rollup_calls import roll_up_everything
 from usage_rollup import queries, rollup
-from usage_rollup.source.models import TaskUsage
+from usage_rollup.source.models import AgentTaskQueue, TaskUsage
 
 NOON = datetime.datetime(2026, 3, 10, 12, tzinfo=datetime.UTC)
 SINCE = NOON.date() - datetime.timedelta(days=1)
@@ -118,6 +120,63 @@ def test_realtime_serves_settled_buckets_from_the_rollup(cursor, settled):
     assert {row["input_tokens"] for row in rows if row["date"] == NOON.date()} == {7 + 7}
 
 
+def _tasks_of(scope: str, owner) -> int:
+    if scope == "runtime":
+        return AgentTaskQueue.objects.filter(runtime=owner).count()
+    return AgentTaskQueue.objects.filter(agent__workspace=owner, runtime__isnull=False).count()
+
+
+@pytest.mark.parametrize("scope", ["runtime", "workspace"])
+def test_realtime_sends_the_raw_read_for_a_scope_with_at_most_the_raw_paths_tasks(
+    cursor, settled, settings, scope
+):
+    owner = settled.runtime if scope == "runtime" else settled.ws_a
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = _tasks_of(scope, owner)
+    _tamper_with_rollup(cursor, settled.runtime, NOON.date())
+    _late_usage(settled.tasks[0], "sonnet", NOON, input_tokens=5)
+
+    with CaptureQueriesContext(connection) as sent:
+        rows = _read(scope, owner, "realtime")
+
+    assert rows == expected_usage(cursor, scope, owner.id, SINCE)
+    (statement,) = sent.captured_queries
+    assert "task_usage_daily" not in statement["sql"]
+
+
+def test_realtime_totals_a_scope_with_few_tasks_as_the_raw_summary(cursor, settled, settings):
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = _tasks_of("runtime", settled.runtime)
+    _tamper_with_rollup(cursor, settled.runtime, NOON.date())
+
+    with CaptureQueriesContext(connection) as sent:
+        totals = queries.usage_summary("runtime", settled.runtime.id, SINCE, source="realtime")
+
+    assert totals == queries.usage_summary("runtime", settled.runtime.id, SINCE, source="raw")
+    assert len(sent.captured_queries) == 1
+
+
+def test_realtime_of_a_scope_with_few_tasks_and_no_usage_in_the_period_is_empty(settled, settings):
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = 100
+    later = NOON.date() + datetime.timedelta(days=30)
+
+    with CaptureQueriesContext(connection) as sent:
+        rows = _read("runtime", settled.runtime, "realtime", later)
+
+    assert rows == []
+    assert len(sent.captured_queries) == 1
+
+
+@pytest.mark.parametrize("scope", ["runtime", "workspace"])
+def test_realtime_sends_its_statement_for_a_scope_with_more_tasks(cursor, settled, settings, scope):
+    owner = settled.runtime if scope == "runtime" else settled.ws_a
+    settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = _tasks_of(scope, owner) - 1
+    _tamper_with_rollup(cursor, settled.runtime, NOON.date())
+
+    rows = _read(scope, owner, "realtime")
+
+    # The settled buckets come from the (tampered) rollup, as the statement serves them.
+    assert rows == _read(scope, owner, "rollup") != expected_usage(cursor, scope, owner.id, SINCE)
+
+
 def test_realtime_reads_a_slice_with_new_usage_from_the_raw_rows(cursor, settled):
     _tamper_with_rollup(cursor, settled.runtime, NOON.date())
     _late_usage(settled.tasks[0], "sonnet", NOON, input_tokens=5)
@@ -183,7 +242,7 @@ def test_realtime_reads_raw_rows_when_the_watermark_went_back_after_it_was_read(
     given = rollup.state().watermark_at
     _tamper_with_rollup(cursor, settled.runtime, NOON.date())
     cursor.execute("UPDATE task_usage_rollup_state SET watermark_at = NULL")
-    monkeypatch.setattr(queries, "rollup_watermark", lambda using="default": given)
+    monkeypatch.setattr(queries, "_realtime_first", lambda *args: (None, given))
 
     rows = _read("runtime", settled.runtime, "realtime")
 

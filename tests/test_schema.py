@@ -119,6 +119,16 @@ def test_the_rollup_table_has_its_upsert_key_and_read_indexes(cursor):
         (True, "btree (bucket_date, workspace_id, runtime_id, provider, model)"),
         (False, "btree (runtime_id, bucket_date DESC)"),
         (False, "btree (workspace_id, bucket_date DESC)"),
+        (
+            False,
+            "btree (runtime_id, bucket_date DESC, provider, model) INCLUDE (input_tokens,"
+            " output_tokens, cache_read_tokens, cache_write_tokens)",
+        ),
+        (
+            False,
+            "btree (workspace_id, bucket_date DESC, provider, model) INCLUDE (input_tokens,"
+            " output_tokens, cache_read_tokens, cache_write_tokens)",
+        ),
     }
 
 

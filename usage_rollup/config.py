@@ -8,6 +8,9 @@ USAGE_ROLLUP_READ_MODE (default unset): where usage reads are served from: "raw"
     wins over USAGE_DAILY_ROLLUP_ENABLED.
 USAGE_DAILY_ROLLUP_ENABLED (default "false"): without a read mode, "true" serves usage from the
     rollup, anything else from the raw table.
+USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS (default 500): a realtime read of a scope with at most this
+    many tasks sends the raw read instead (exact, and no dearer than the realtime statement for
+    so few rows: benchmarks/README.md); 0 always sends the realtime statement.
 USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python reads at most;
     unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
 USAGE_ROLLUP_TICK_MAX_BUCKETS (default unset): queue entries a tick run from Python drains at
@@ -72,6 +75,11 @@ def read_mode() -> ReadMode:
         return mode
     enabled = _setting_or_env("USAGE_DAILY_ROLLUP_ENABLED", "false").strip().lower() == "true"
     return "rollup" if enabled else "raw"
+
+
+def realtime_raw_max_tasks() -> int:
+    """The most tasks of a scope whose realtime read is served by the raw read (0: never)."""
+    return _number("USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS", "500", int, 0)
 
 
 def tick_max_rows() -> int | None:
