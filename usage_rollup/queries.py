@@ -280,7 +280,7 @@ _DAILY_ROWS = """
 
 # The rollup's daily rows, grouped and ordered in one query block: the planner then groups in
 # the ORDER BY's order, which the scope's read index (usage_daily_<scope>_read_idx, migration
-# 0007) yields as it is walked, so the read is an index-only scan of the period's buckets and a
+# 0008) yields as it is walked, so the read is an index-only scan of the period's buckets and a
 # streaming aggregate. _DAILY_ROWS around _ROLLUP_DAILY would plan the subquery's GROUP BY apart
 # from the outer ORDER BY: the same scan read backwards, hashed, then sorted.
 _ROLLUP_DAILY_ROWS = _ROLLUP_DAILY + "     ORDER BY d.bucket_date DESC, d.provider, d.model\n"

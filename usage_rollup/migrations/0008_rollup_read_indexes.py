@@ -36,7 +36,7 @@ def build_indexes(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("usage_rollup", "0006_task_runtime_lookup_index")]
+    dependencies = [("usage_rollup", "0007_statement_level_task_triggers")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

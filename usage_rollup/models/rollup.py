@@ -45,7 +45,7 @@ class TaskUsageDaily(BucketKey):
         indexes = [
             models.Index(fields=["runtime_id", "-bucket_date"], name="usage_daily_runtime_idx"),
             models.Index(fields=["workspace_id", "-bucket_date"], name="usage_daily_workspace_idx"),
-            # The reads' (queries.py, migration 0007): a scope's buckets of a period in the order
+            # The reads' (queries.py, migration 0008): a scope's buckets of a period in the order
             # the read returns them, with the sums it adds up, so that the read is an index-only
             # scan of the period's entries and a streaming aggregate: no sort, no heap page.
             models.Index(

@@ -16,9 +16,10 @@
 -- has ended they are garbage, which the tick deletes through task_usage_daily_forget_deletes()
 -- (rollup_task_usage_daily_window.v5.sql calls it).
 --
--- Indexed by the transaction alone: a transaction's rows share one key, which a B-tree keeps as
--- one deduplicated entry per page, appended to, where (xact, task_id) would insert each row at
--- a random place; the trigger joins them on task_id by hash.
+-- Indexed by (xact, task_id): a lookup of one task is one probe whatever the plan, where an
+-- index on the transaction alone made a nested loop of a cached generic plan read every row of
+-- the transaction for each task (deleting an issue of 10,000 tasks took 6.5 s instead of 0.26 s
+-- on the 10M benchmark history).
 --
 -- UNLOGGED: a crash ends every transaction that could read a row, so nothing here needs to
 -- survive one, and a bulk delete writes no WAL for it. A table rather than a temporary one, so
@@ -40,7 +41,8 @@ CREATE UNLOGGED TABLE task_usage_daily_deleted_tasks (
     runtime_id uuid,
     workspace_id uuid
 );
-CREATE INDEX task_usage_daily_deleted_tasks_idx ON task_usage_daily_deleted_tasks (xact);
+CREATE INDEX task_usage_daily_deleted_tasks_idx
+    ON task_usage_daily_deleted_tasks (xact, task_id);
 
 CREATE UNLOGGED TABLE task_usage_daily_deleted_usage (
     xact xid8 NOT NULL,
@@ -49,7 +51,8 @@ CREATE UNLOGGED TABLE task_usage_daily_deleted_usage (
     provider text NOT NULL,
     model text NOT NULL
 );
-CREATE INDEX task_usage_daily_deleted_usage_idx ON task_usage_daily_deleted_usage (xact);
+CREATE INDEX task_usage_daily_deleted_usage_idx
+    ON task_usage_daily_deleted_usage (xact, task_id);
 
 -- task_usage_daily_forget_deletes() -> void: delete the rows of transactions that have ended.
 -- Those are all the rows another transaction can see: a row becomes visible when its transaction
