@@ -432,7 +432,8 @@ def test_a_small_tenants_realtime_read_reads_its_own_rows_not_the_busy_day(sessi
     # Choosing the scope's own path: its 20 tasks, the stale slice counted only up to 21 of its
     # 4,020 rows; then the 20 tasks' rows, by task: not the other tenant's 4,000.
     assert read["task_usage_day_model_idx"] <= 21 + 5  # and a few dead index entries
-    assert read["task_usage_task_provider_model_key"] <= 20 + 10  # and a few dead entries
+    # Its 20 tasks' entries and a few dead ones (PostgreSQL 15 has read up to 33): never 4,000.
+    assert read["task_usage_task_provider_model_key"] <= 2 * 20
     # A count that stops early may scan for its first rows where the planner expects them at
     # once (here the busy slice is nearly the whole table): it reads a few rows, never the day.
     assert read["task_usage rows read by sequential scans"] <= 50
