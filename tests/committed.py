@@ -162,19 +162,21 @@ def _tenant(conn: psycopg.Connection) -> tuple[uuid.UUID, uuid.UUID]:
     return runtime, agent
 
 
-def small_tenant_beside_a_busy_day(conn: psycopg.Connection) -> uuid.UUID:
-    """A small tenant (one runtime, 20 tasks, a row each) and another tenant's busy day (4,000
-    tasks, a row each) on the same day and model, stamped back then and rolled up; returns one
-    of the small tenant's tasks."""
+def small_tenant_beside_a_busy_day(
+    conn: psycopg.Connection, tenant_tasks: int = 20, busy_tasks: int = 4000
+) -> uuid.UUID:
+    """A small tenant (one runtime, `tenant_tasks` tasks, a row each) and another tenant's busy
+    day (`busy_tasks` tasks, a row each) on the same day and model, stamped back then and rolled
+    up; returns one of the small tenant's tasks."""
     small, busy = _tenant(conn), _tenant(conn)
     keep_client_updated_at(conn)
     (task,) = conn.execute(
         """
         WITH tasks AS (
             INSERT INTO agent_task_queue (runtime_id, agent_id)
-            SELECT %s::uuid, %s::uuid FROM generate_series(1, 20)
+            SELECT %s::uuid, %s::uuid FROM generate_series(1, %s)
             UNION ALL
-            SELECT %s::uuid, %s::uuid FROM generate_series(1, 4000)
+            SELECT %s::uuid, %s::uuid FROM generate_series(1, %s)
             RETURNING id, runtime_id
         ),
         usage AS (
@@ -183,7 +185,7 @@ def small_tenant_beside_a_busy_day(conn: psycopg.Connection) -> uuid.UUID:
         )
         SELECT id FROM tasks WHERE runtime_id = %s LIMIT 1
         """,
-        [*small, *busy, small[0]],
+        [*small, tenant_tasks, *busy, busy_tasks, small[0]],
     ).fetchone()
     conn.execute("SELECT set_config('pgtrigger.ignore', '', false)")
     conn.execute("ANALYZE task_usage, agent_task_queue, agent")

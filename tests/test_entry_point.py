@@ -245,8 +245,27 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
     assert read["task_usage_task_provider_model_key"] == 0
     # Each of those rows' task, by primary key: not the runtime's thousands of tasks.
     assert read["agent_task_queue_pkey"] <= slice_rows + 5
+    # The runtime's tasks counted only until it is known to be large (1,001), not its 4,800.
+    assert read[_runtime_index(writer)] <= 1001 + 5
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)
+
+
+def _runtime_index(conn) -> str:
+    """The name of the index the tick counts a runtime's tasks in."""
+    return conn.execute(
+        """
+        SELECT c.relname
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid = 'agent_task_queue'::regclass
+           AND i.indkey[0] = (SELECT attnum FROM pg_attribute
+                               WHERE attrelid = 'agent_task_queue'::regclass
+                                 AND attname = 'runtime_id')
+         ORDER BY c.relname
+         LIMIT 1
+        """
+    ).fetchone()[0]
 
 
 def test_a_small_tenants_tick_reads_its_own_rows_not_the_busy_day_of_the_others(session):
@@ -271,5 +290,49 @@ def test_a_small_tenants_tick_reads_its_own_rows_not_the_busy_day_of_the_others(
     # 4020 rows. Then the 20 tasks' rows, by task: not the other tenant's 4000.
     assert read["task_usage_day_model_idx"] <= 21 + 5  # and a few dead index entries
     assert read["task_usage_task_provider_model_key"] <= 25
+    with connection.cursor() as cursor:
+        assert_rollup_matches_oracle(cursor)
+
+
+def test_a_large_runtime_beside_a_busier_day_is_recomputed_through_its_own_tasks(session):
+    writer, ticker, observer = session(), session(), session()
+    # A runtime of 1,500 tasks (more than the first tier's 1,000) whose slice also holds another
+    # tenant's 3,000 rows: more than 1,000 rows per large runtime, so it is weighed alone (its
+    # 1,500 tasks against its slice's 4,500 rows) and takes its own tasks' path.
+    task = small_tenant_beside_a_busy_day(writer, tenant_tasks=1500, busy_tasks=3000)
+    # The other tenant's history of 12,000 more tasks (no usage on that day): so the runtime's
+    # 1,500 are a tenth of all tasks, found by its index (a third would be read by a scan).
+    writer.execute(
+        """
+        INSERT INTO agent_task_queue (runtime_id, agent_id)
+        SELECT o.runtime_id, o.agent_id
+          FROM (SELECT runtime_id, agent_id FROM agent_task_queue
+                 WHERE runtime_id <> (SELECT runtime_id FROM agent_task_queue WHERE id = %s)
+                 LIMIT 1) AS o,
+               generate_series(1, 12000)
+        """,
+        [task],
+    )
+    writer.execute("ANALYZE agent_task_queue")
+    writer.execute(
+        "UPDATE task_usage SET input_tokens = 5 WHERE task_id = %s AND model = 'opus'", [task]
+    )
+    for conn in (writer, ticker):
+        flush_statistics(conn)
+    before = index_reads(observer)
+
+    assert tick(ticker) == 1
+
+    flush_statistics(ticker)
+    after = index_reads(observer)
+    read = {name: after[name] - before[name] for name in after}
+    for table in ("task_usage", "agent_task_queue"):
+        assert read[f"{table} sequential scans"] == 0
+    # Its 1,500 tasks counted (1,001, then 1,500) and read (1,500); their 1,500 rows, by task;
+    # the slice only counted: 1,001 rows for the large runtimes together, then 1,501 for this
+    # one, not read whole.
+    assert read[_runtime_index(writer)] <= 1001 + 2 * 1500 + 5
+    assert 1500 <= read["task_usage_task_provider_model_key"] <= 1500 + 5
+    assert read["task_usage_day_model_idx"] <= 1001 + 1501 + 5
     with connection.cursor() as cursor:
         assert_rollup_matches_oracle(cursor)

@@ -192,7 +192,7 @@ _REALTIME_DAILY = """
            AND task_usage_utc_day(tu.created_at) >= %(since)s
     ),
     -- The stale slices' rows of the scope, by the cheaper of two exact paths, as a tick chooses
-    -- (sql/task_usage_daily_choose_paths.v1.sql): the scope's own tasks and their usage, or the
+    -- (sql/task_usage_daily_choose_paths.v2.sql): the scope's own tasks and their usage, or the
     -- stale slices' rows of every tenant. Weighed only when something is stale, and the slices'
     -- rows are counted only up to one more than the scope's tasks: deciding costs about what the
     -- cheaper path does. The tasks are counted in their index alone (an index-only scan of the
