@@ -1,6 +1,7 @@
-"""A tick chooses its runtimes' paths in tiers and counts shared slices once, looks up the changed
-rows' tasks without an agent join in the loop, and empties its work tables without TRUNCATE (the
-SQL files' headers say what each cost, measured)."""
+"""A tick chooses its runtimes' paths in tiers and counts shared slices once, groups the changed
+rows by task before it looks their tasks up, and empties its work tables without TRUNCATE; the
+usage delete trigger reads the owners a cascade recorded into arrays instead of joining a table
+whose statistics say it is empty (the SQL files' headers say what each cost, measured)."""
 
 from django.db import migrations
 
@@ -22,6 +23,10 @@ class Migration(migrations.Migration):
         RunSQLFile(
             "task_usage_daily_choose_paths.v2.sql",
             reverse_sql=_previous("task_usage_daily_choose_paths.v1.sql"),
+        ),
+        RunSQLFile(
+            "task_usage_daily_enqueue_usage_rows.v4.sql",
+            reverse_sql=_previous("task_usage_daily_enqueue_usage_rows.v3.sql"),
         ),
         RunSQLFile(
             "rollup_task_usage_daily_window.v6.sql",
