@@ -143,7 +143,7 @@ def test_a_backfill_killed_behind_pgbouncer_leaves_no_lock_and_ticks_resume_afte
     blocker.rollback()  # the slice's server connection runs on, finds its client gone, ends
 
     assert _advisory_locks_after_cleanup(observer) == 0
-    lease_until = state_row(observer)["backfill_lease_until"]
+    assert state_row(observer)["backfill_lease_until"] is not None  # the killed backfill's lease
     with pgbouncer.django_alias() as pooled:
         first = rollup.tick(datetime.timedelta(0), using=pooled)
         assert first.skipped, first
@@ -154,8 +154,11 @@ def test_a_backfill_killed_behind_pgbouncer_leaves_no_lock_and_ticks_resume_afte
             time.sleep(0.2)
             resumed = rollup.tick(datetime.timedelta(0), using=pooled)
     assert not resumed.skipped and not resumed.failed, resumed
-    assert resumed.window_end >= lease_until
+    # The lease is judged by the clock when the tick looks at it; the window ends at the tick's
+    # transaction start, which may come a fraction of a millisecond before the lease's end (seen
+    # under load): so the resumed tick is shown by the watermark it moved, not by that order.
     state = state_row(observer)
+    assert state["watermark_at"] == resumed.window_end
     assert state["backfill_finished_at"] is None
     assert state["backfill_slices_done"] < state["backfill_slices_total"]
     status = run_manage_py("usage_rollup_status", url=database_url())
