@@ -308,35 +308,48 @@ _RAW_ZONED = f"""
      GROUP BY 1, 2, 3
 """
 
-# The scope's hours of the period, summed over its buckets' workspaces or runtimes, each with its
-# local day (NULL for an edge). {hours_filter} leaves out hours the realtime read recomputes.
+# The scope's hours of the period, summed over its buckets' workspaces or runtimes (in the read
+# index's order: no sort), each with its local day (NULL for an edge), worked out once per hour,
+# not per provider and model. {hours_filter} leaves out hours the realtime read recomputes.
 _ZONED_HOURS = f"""
-    hours AS MATERIALIZED (
-        SELECT h.bucket_hour, h.provider, h.model,
-               task_usage_local_day_of_hour(h.bucket_hour, %(tz)s) AS date,
-               {{hour_sums}}
+    scope_hours AS MATERIALIZED (
+        SELECT h.bucket_hour, h.provider, h.model, {{hour_sums}}
           FROM task_usage_hourly h
          WHERE h.{{column}} = %(id)s
            AND h.bucket_hour >= {_ZONED_FIRST_HOUR}
            {{hours_filter}}
          GROUP BY h.bucket_hour, h.provider, h.model
     ),
-    -- The edges' raw rows: the scope's rows of each edge hour, through its slice's day index.
+    hour_days AS MATERIALIZED (
+        SELECT o.bucket_hour, task_usage_local_day_of_hour(o.bucket_hour, %(tz)s) AS date
+          FROM (SELECT DISTINCT bucket_hour FROM scope_hours) AS o
+    ),
+    hours AS MATERIALIZED (
+        SELECT d.date, h.*
+          FROM scope_hours h
+          JOIN hour_days d ON d.bucket_hour = h.bucket_hour
+    ),
+    -- The edges' raw rows: the scope's rows of each edge hour, through its slice's day index
+    -- (OFFSET 0 keeps the lookup per edge: the planner cannot turn it into a scan of task_usage,
+    -- whatever it guesses of the edges).
     edge_rows AS MATERIALIZED (
-        SELECT task_usage_local_day(tu.created_at, %(tz)s) AS date, tu.provider, tu.model,
-               tu.input_tokens, tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
-          FROM hours e
-          JOIN task_usage tu
-            ON task_usage_utc_day(tu.created_at) = task_usage_utc_day(e.bucket_hour)
-           AND tu.provider = e.provider
-           AND tu.model = e.model
-          JOIN agent_task_queue t ON t.id = tu.task_id
+        SELECT task_usage_local_day(u.created_at, %(tz)s) AS date, u.provider, u.model,
+               u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+          FROM (SELECT DISTINCT bucket_hour, provider, model FROM hours WHERE date IS NULL) AS e
+          CROSS JOIN LATERAL (
+                SELECT tu.task_id, tu.created_at, tu.provider, tu.model, tu.input_tokens,
+                       tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
+                  FROM task_usage tu
+                 WHERE task_usage_utc_day(tu.created_at) = task_usage_utc_day(e.bucket_hour)
+                   AND tu.provider = e.provider
+                   AND tu.model = e.model
+                   AND task_usage_utc_hour(tu.created_at) = e.bucket_hour
+                OFFSET 0) AS u
+          JOIN agent_task_queue t ON t.id = u.task_id
           JOIN agent a ON a.id = t.agent_id
-         WHERE e.date IS NULL
-           AND task_usage_utc_hour(tu.created_at) = e.bucket_hour
-           AND {{owner}} = %(id)s
+         WHERE {{owner}} = %(id)s
            AND t.runtime_id IS NOT NULL
-           AND task_usage_local_day(tu.created_at, %(tz)s) >= %(since)s
+           AND task_usage_local_day(u.created_at, %(tz)s) >= %(since)s
     )"""
 
 _ZONED_FROM_HOURS = """

@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ],
                 "constraints": [
                     models.UniqueConstraint(
-                        fields=("provider", "model", "bucket_hour", "workspace_id", "runtime_id"),
+                        fields=("bucket_hour", "provider", "model", "workspace_id", "runtime_id"),
                         name="task_usage_hourly_bucket_key",
                     )
                 ],

@@ -83,10 +83,10 @@ class TaskUsageHourly(models.Model):
         db_table = "task_usage_hourly"
         verbose_name = "hourly usage bucket"
         constraints = [
-            # provider, model and hour first: a recompute of a (day, provider, model) slice
-            # replaces a range of this key, not every model's hours of the day.
+            # The hour first: a recompute of a month of slices (a backfill's) or of one slice
+            # replaces a range of this key, the slices' provider and model read in the index.
             models.UniqueConstraint(
-                fields=("provider", "model", "bucket_hour", "workspace_id", "runtime_id"),
+                fields=("bucket_hour", "provider", "model", "workspace_id", "runtime_id"),
                 name="task_usage_hourly_bucket_key",
             ),
         ]

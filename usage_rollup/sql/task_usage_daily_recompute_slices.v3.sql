@@ -226,7 +226,7 @@ BEGIN
                input_tokens::bigint, output_tokens::bigint, cache_read_tokens::bigint,
                cache_write_tokens::bigint, event_count::bigint, now()
           FROM kept_hours
-        ON CONFLICT (provider, model, bucket_hour, workspace_id, runtime_id) DO UPDATE
+        ON CONFLICT (bucket_hour, provider, model, workspace_id, runtime_id) DO UPDATE
            SET input_tokens = excluded.input_tokens,
                output_tokens = excluded.output_tokens,
                cache_read_tokens = excluded.cache_read_tokens,
@@ -268,8 +268,9 @@ BEGIN
         RETURNING 1
     ),
     -- The hours of the slices' and the buckets' UTC days that have no rows left, or whose
-    -- bucket is set aside. A slice's hours are a range of the hourly key (provider, model, hour
-    -- first); a single bucket's, a range of its runtime's read index: its own rows only.
+    -- bucket is set aside. A slice's hours are a range of the hourly key (hour first), within
+    -- the days, as the daily rows above; a single bucket's, a range of its runtime's read index:
+    -- its own rows only.
     emptied_hours AS (
         DELETE FROM task_usage_hourly h
          USING slices s
@@ -277,6 +278,8 @@ BEGIN
            AND h.model = s.model
            AND h.bucket_hour >= s.bucket_date::timestamp AT TIME ZONE 'UTC'
            AND h.bucket_hour < (s.bucket_date + 1)::timestamp AT TIME ZONE 'UTC'
+           AND h.bucket_hour >= v_first_day::timestamp AT TIME ZONE 'UTC'
+           AND h.bucket_hour < (v_last_day + 1)::timestamp AT TIME ZONE 'UTC'
            AND (h.bucket_hour, h.workspace_id, h.runtime_id, h.provider, h.model) NOT IN (
                    SELECT bucket_hour, workspace_id, runtime_id, provider, model
                      FROM kept_hours)

@@ -16,9 +16,15 @@ RETURNS date
 LANGUAGE sql
 IMMUTABLE PARALLEL SAFE
 RETURN CASE
-           WHEN ((p_hour + interval '59 minutes 59.999999 seconds') AT TIME ZONE p_zone)
+           -- The hour's last instant is computed on the UTC wall clock (timestamp + interval is
+           -- immutable; timestamptz + interval is not, and would keep the planner from inlining
+           -- this body into the reads, a call per hour).
+           WHEN ((((p_hour AT TIME ZONE 'UTC') + interval '59 minutes 59.999999 seconds')
+                  AT TIME ZONE 'UTC') AT TIME ZONE p_zone)
                 - (p_hour AT TIME ZONE p_zone) = interval '59 minutes 59.999999 seconds'
-            AND task_usage_local_day(p_hour + interval '59 minutes 59.999999 seconds', p_zone)
+            AND task_usage_local_day(((p_hour AT TIME ZONE 'UTC')
+                                      + interval '59 minutes 59.999999 seconds') AT TIME ZONE 'UTC',
+                                     p_zone)
                 = task_usage_local_day(p_hour, p_zone)
            THEN task_usage_local_day(p_hour, p_zone)
        END;
