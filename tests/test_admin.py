@@ -23,6 +23,7 @@ from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
+    TaskUsageHourly,
     TaskUsageRollupState,
 )
 from usage_rollup.rollup import ROLLUP_LOCK_KEY
@@ -36,7 +37,13 @@ YESTERDAY_NOON = datetime.datetime.combine(
     TODAY - datetime.timedelta(days=1), datetime.time(12), tzinfo=datetime.UTC
 )
 TODAY_START = datetime.datetime.combine(TODAY, datetime.time(0), tzinfo=datetime.UTC)
-ROLLUP_MODELS = (TaskUsageDaily, TaskUsageDailyDirty, TaskUsageDailySetAside, TaskUsageRollupState)
+ROLLUP_MODELS = (
+    TaskUsageDaily,
+    TaskUsageHourly,
+    TaskUsageDailyDirty,
+    TaskUsageDailySetAside,
+    TaskUsageRollupState,
+)
 CHART_ADMINS = ("agentruntime", "workspace")
 
 
@@ -118,7 +125,7 @@ def test_every_admin_url_answers_staff_with_view_permission(client, viewer, usag
 
     answers = {url: client.get(url).status_code for url in urls}
 
-    assert len(urls) == 2 * 10 + 2
+    assert len(urls) == 2 * 11 + 2
     assert answers == dict.fromkeys(urls, 200)
 
 

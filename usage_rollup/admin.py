@@ -31,6 +31,7 @@ from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
+    TaskUsageHourly,
     TaskUsageRollupState,
     Workspace,
 )
@@ -197,6 +198,23 @@ class TaskUsageDailyAdmin(BucketAdmin):
             f"{'it' if queued == 1 else 'them'} from the raw rows.",
             messages.SUCCESS,
         )
+
+
+@admin.register(TaskUsageHourly)
+class TaskUsageHourlyAdmin(BucketAdmin):
+    """The UTC hours of each bucket, read-only: they are verified, queued and recomputed with
+    their daily bucket, from its page."""
+
+    key_columns = ("bucket_hour", "workspace", "runtime", "provider", "model")
+    list_filter = (
+        ("bucket_hour", admin.DateFieldListFilter),
+        WorkspaceFilter,
+        RuntimeFilter,
+        "provider",
+        "model",
+    )
+    list_display = (*key_columns, *TOKEN_FIELDS, "event_count", "updated_at")
+    ordering = ("-bucket_hour", "workspace_id", "runtime_id", "provider", "model")
 
 
 @admin.register(TaskUsageDailyDirty)
