@@ -9,7 +9,7 @@ import pytest
 from tests import world
 from tests.oracle import assert_rollup_matches_oracle, rollup_hours
 from tests.rollup_calls import roll_up_everything, roll_up_queue_only
-from usage_rollup import rollup, verification
+from usage_rollup import queries, rollup, verification
 from usage_rollup.operations import SQL_DIR
 
 DAY = datetime.datetime(2026, 3, 10, tzinfo=datetime.UTC)
@@ -175,3 +175,24 @@ def test_verify_finds_a_wrong_hour_of_a_right_day_and_its_repair_rewrites_it(cur
     assert "its hours in the hourly rollup differ" in wrong.describe()
     roll_up_queue_only(cursor)
     assert_rollup_matches_oracle(cursor)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata"])
+def test_the_realtime_read_of_a_bucket_set_aside_for_an_hour_is_its_raw_rows(cursor, tz):
+    ws = world.workspace()
+    rt, ag = world.runtime(ws), world.agent(ws)
+    for hours, tokens in ((18, BIG), (18, BIG), (19, -BIG), (20, 3)):
+        world.usage(
+            world.task(ag, rt),
+            at=DAY + datetime.timedelta(hours=hours, minutes=40),
+            input_tokens=tokens,
+        )
+    assert not rollup.tick(datetime.timedelta(0)).failed
+    cursor.execute("SELECT count(*) FROM task_usage_daily_set_aside")
+    assert cursor.fetchone() == (1,)
+
+    since = DAY.date() - datetime.timedelta(days=1)
+    realtime = queries.runtime_usage(rt.pk, since, tz=tz, source="realtime")
+
+    assert realtime == queries.runtime_usage(rt.pk, since, tz=tz, source="raw")
+    assert sum(row["input_tokens"] for row in realtime) == BIG + 3
