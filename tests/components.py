@@ -36,9 +36,12 @@ _TABLE_GRANTS = (
     "GRANT TEMPORARY ON DATABASE {database} TO {role};",
     # The rows a bucket is computed from.
     "GRANT SELECT ON task_usage, agent_task_queue, agent TO {role};",
-    # The rollup, its queue (drained FOR UPDATE SKIP LOCKED) and the buckets set aside (an upsert).
+    # The rollup (daily and hourly), its queue (drained FOR UPDATE SKIP LOCKED) and the buckets
+    # set aside (an upsert).
     "GRANT SELECT, INSERT, UPDATE, DELETE\n"
-    "   ON task_usage_daily, task_usage_daily_dirty, task_usage_daily_set_aside TO {role};",
+    "   ON task_usage_daily, task_usage_hourly, task_usage_daily_dirty,"
+    " task_usage_daily_set_aside\n"
+    "   TO {role};",
     # The state row: watermark, runs, errors, the backfill's lease.
     "GRANT SELECT, INSERT, UPDATE ON task_usage_rollup_state TO {role};",
 )

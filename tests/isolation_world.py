@@ -137,6 +137,7 @@ AS $$
     DELETE FROM workspace;
     DELETE FROM task_usage_daily;
     DELETE FROM task_usage_daily_dirty;
+    DELETE FROM task_usage_hourly;
     DELETE FROM isolation.backfill_stamp;
     UPDATE task_usage_rollup_state
        SET watermark_at = NULL, last_run_started_at = NULL, last_run_finished_at = NULL,

@@ -16,12 +16,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests import world
-from tests.oracle import assert_rollup_matches_oracle, oracle_buckets
+from tests.oracle import assert_rollup_matches_oracle, oracle_buckets, oracle_local_days
+from usage_rollup import queries
 from usage_rollup.admin import EstimatedCountPaginator
 from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
+    TaskUsageHourly,
     TaskUsageRollupState,
 )
 from usage_rollup.rollup import ROLLUP_LOCK_KEY
@@ -35,7 +37,13 @@ YESTERDAY_NOON = datetime.datetime.combine(
     TODAY - datetime.timedelta(days=1), datetime.time(12), tzinfo=datetime.UTC
 )
 TODAY_START = datetime.datetime.combine(TODAY, datetime.time(0), tzinfo=datetime.UTC)
-ROLLUP_MODELS = (TaskUsageDaily, TaskUsageDailyDirty, TaskUsageDailySetAside, TaskUsageRollupState)
+ROLLUP_MODELS = (
+    TaskUsageDaily,
+    TaskUsageHourly,
+    TaskUsageDailyDirty,
+    TaskUsageDailySetAside,
+    TaskUsageRollupState,
+)
 CHART_ADMINS = ("agentruntime", "workspace")
 
 
@@ -117,7 +125,7 @@ def test_every_admin_url_answers_staff_with_view_permission(client, viewer, usag
 
     answers = {url: client.get(url).status_code for url in urls}
 
-    assert len(urls) == 2 * 10 + 2
+    assert len(urls) == 2 * 11 + 2
     assert answers == dict.fromkeys(urls, 200)
 
 
@@ -520,10 +528,13 @@ def _bars(html: str) -> dict[tuple[str, str], int]:
     }
 
 
-def _expected_bars(cursor, owner_index: int, owner_id) -> dict[tuple[str, str], int]:
+def _expected_bars(
+    cursor, owner_index: int, owner_id, tz: str = "UTC", since: datetime.date | None = None
+) -> dict[tuple[str, str], int]:
     expected = collections.Counter()
-    for key, values in oracle_buckets(cursor).items():
-        if key[owner_index] == owner_id:
+    buckets = oracle_buckets(cursor) if tz == "UTC" else oracle_local_days(cursor, tz)
+    for key, values in buckets.items():
+        if key[owner_index] == owner_id and (since is None or key[0] >= since):
             expected[key[0].isoformat(), f"{key[3]}/{key[4]}"] += sum(values[:4])
     return dict(expected)
 
@@ -571,7 +582,50 @@ def test_the_chart_shows_that_many_full_days_before_today_plus_today_as_the_api_
     assert (one_day.context["since"], one_day.context["until"]) == (yesterday, TODAY)
     days = {day for day, _ in _bars(one_day.content.decode())}
     assert days == {yesterday.isoformat(), TODAY.isoformat()}
-    assert "full UTC days before today to show besides today" in one_day.content.decode()
+    assert "full days before today to show besides today" in one_day.content.decode()
+
+
+@pytest.mark.parametrize("read_mode", ["raw", "rollup", "realtime"])
+def test_the_chart_shows_the_days_of_the_zone_it_is_given(
+    client, cursor, viewer, usage_world, settings, read_mode
+):
+    settings.USAGE_ROLLUP_READ_MODE = read_mode
+    runtime, tz = usage_world["runtimes"][0], "America/St_Johns"
+    client.force_login(viewer)
+    url = reverse("admin:usage_rollup_source_agentruntime_usage_chart", args=[runtime.pk])
+
+    response = client.get(url, {"days": 3, "tz": tz})
+
+    since = queries.today(tz) - datetime.timedelta(days=3)
+    assert (response.context["tz"], response.context["since"]) == (tz, since)
+    assert _bars(response.content.decode()) == _expected_bars(cursor, 2, runtime.pk, tz, since)
+
+
+def test_the_chart_shows_the_days_of_the_sites_time_zone_by_default(
+    client, viewer, usage_world, settings
+):
+    settings.TIME_ZONE = "Asia/Kathmandu"
+    client.force_login(viewer)
+    url = reverse(
+        "admin:usage_rollup_source_agentruntime_usage_chart", args=[usage_world["runtimes"][0].pk]
+    )
+
+    response = client.get(url)
+
+    assert response.context["tz"] == "Asia/Kathmandu"
+    assert response.context["until"] == queries.today("Asia/Kathmandu")
+
+
+def test_the_chart_refuses_an_unknown_time_zone(client, viewer, usage_world):
+    client.force_login(viewer)
+    url = reverse(
+        "admin:usage_rollup_source_agentruntime_usage_chart", args=[usage_world["runtimes"][0].pk]
+    )
+
+    response = client.get(url, {"tz": "Europe/Atlantis"})
+
+    assert response.status_code == 400
+    assert "is not a time zone name" in response.content.decode()
 
 
 def test_the_chart_shows_thirty_days_before_today_by_default(client, viewer, usage_world):

@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 
 from tests.committed import flush_statistics, index_reads, small_tenant_beside_a_busy_day
 from tests.oracle import assert_rollup_matches_oracle
-from tests.read_oracle import expected_usage
+from tests.read_oracle import ZONES, expected_usage
 from usage_rollup import queries
 
 WORKSPACES, RUNTIMES, AGENTS, ISSUES = 2, 3, 3, 2
@@ -39,20 +39,24 @@ HISTORY_DAYS = 6
 
 EMPTY_EVERYTHING = """
     TRUNCATE workspace, agent_runtime, agent, issue, agent_task_queue, task_usage,
-             task_usage_daily, task_usage_daily_dirty;
+             task_usage_daily, task_usage_daily_dirty, task_usage_hourly;
     DELETE FROM task_usage_rollup_state;
 """
 
 pick = st.integers(min_value=0, max_value=30)
 tokens = st.integers(min_value=0, max_value=1000)
 days_back = st.integers(min_value=0, max_value=HISTORY_DAYS)
+# Rows up to half a day off now, so that they fall on either side of local midnights.
+minutes_off = st.integers(min_value=-720, max_value=720)
 task_drafts = st.lists(
     st.tuples(
         pick,  # agent
         st.none() | pick,  # runtime
         pick,  # issue
         st.lists(
-            st.tuples(st.sampled_from(PROVIDERS), st.sampled_from(MODELS), days_back, tokens),
+            st.tuples(
+                st.sampled_from(PROVIDERS), st.sampled_from(MODELS), days_back, tokens, minutes_off
+            ),
             min_size=1,
             max_size=3,
             unique_by=lambda usage: usage[:2],
@@ -88,9 +92,11 @@ class ReadParity(RuleBasedStateMachine):
         with connection.cursor() as cursor:
             cursor.execute(EMPTY_EVERYTHING)  # the rollup starts as never run: no state row
 
-    @initialize(drafts=task_drafts, since_days=days_back)
-    def write_a_history(self, drafts, since_days) -> None:
-        self.since = queries.utc_today() - datetime.timedelta(days=since_days)
+    @initialize(drafts=task_drafts, since_days=days_back, tz=st.sampled_from(ZONES))
+    def write_a_history(self, drafts, since_days, tz) -> None:
+        # The days of one zone per example (UTC among them), counted in that zone.
+        self.tz = tz
+        self.since = queries.today(tz) - datetime.timedelta(days=since_days)
         with connection.cursor() as cursor:
             self.workspaces = []
             for n in range(WORKSPACES):
@@ -116,14 +122,16 @@ class ReadParity(RuleBasedStateMachine):
                     ],
                 )
                 job = cursor.fetchone()[0]
-                for provider, model, days, amount in usage:
+                for provider, model, days, amount, minutes in usage:
                     # Written back then: stamped before any tick, as the first tick expects.
                     cursor.execute(
                         """
                         INSERT INTO task_usage (id, task_id, provider, model, input_tokens,
                                                 output_tokens, created_at, updated_at)
                         VALUES (%(id)s, %(job)s, %(provider)s, %(model)s, %(amount)s,
-                                %(amount)s %% 7, now() - %(days)s * interval '1 day',
+                                %(amount)s %% 7,
+                                now() - %(days)s * interval '1 day'
+                                      + %(minutes)s * interval '1 minute',
                                 now() - %(days)s * interval '1 day')
                         """,
                         {
@@ -133,6 +141,7 @@ class ReadParity(RuleBasedStateMachine):
                             "model": model,
                             "amount": amount,
                             "days": days,
+                            "minutes": minutes,
                         },
                     )
 
@@ -153,9 +162,9 @@ class ReadParity(RuleBasedStateMachine):
             for scope, owners in (("runtime", self.runtimes), ("workspace", self.workspaces)):
                 read = queries.runtime_usage if scope == "runtime" else queries.workspace_usage
                 for owner in owners:  # deleted ones too: their rows must be gone from each read
-                    expected = expected_usage(cursor, scope, owner, self.since)
+                    expected = expected_usage(cursor, scope, owner, self.since, self.tz)
                     for mode in modes:
-                        rows = read(owner, self.since, source=mode)
+                        rows = read(owner, self.since, tz=self.tz, source=mode)
                         assert rows == expected, f"{mode} read of {scope} {owner} differs"
 
     @invariant()
@@ -169,19 +178,21 @@ class ReadParity(RuleBasedStateMachine):
         model=st.sampled_from(MODELS),
         days=days_back,
         amount=tokens,
+        minutes=minutes_off,
     )
-    def report_usage(self, task, provider, model, days, amount) -> None:
+    def report_usage(self, task, provider, model, days, amount, minutes) -> None:
         """New usage, maybe late (of a past day), or a correction of the same key."""
         job = _one(_ids("SELECT id FROM agent_task_queue ORDER BY id"), task)
         if job is not None:
             _execute(
                 """
                 INSERT INTO task_usage (id, task_id, provider, model, input_tokens, created_at)
-                VALUES (%s, %s, %s, %s, %s, now() - %s * interval '1 day')
+                VALUES (%s, %s, %s, %s, %s,
+                        now() - %s * interval '1 day' + %s * interval '1 minute')
                 ON CONFLICT (task_id, provider, model)
                 DO UPDATE SET input_tokens = task_usage.input_tokens + excluded.input_tokens
                 """,
-                [self._new_id(), job, provider, model, amount, days],
+                [self._new_id(), job, provider, model, amount, days, minutes],
             )
 
     @rule(usage=pick, amount=tokens)
@@ -377,7 +388,6 @@ def test_realtime_equals_raw_in_every_snapshot_while_writers_and_ticks_commit(se
     _build_world(session())
     owners = [("runtime", id_) for id_ in _ids("SELECT id FROM agent_runtime")]
     owners += [("workspace", id_) for id_ in _ids("SELECT id FROM workspace")]
-    since = queries.utc_today() - datetime.timedelta(days=3)
     stop = threading.Event()
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=3)
     writers = [pool.submit(_write_randomly, session(), stop, seed) for seed in (1, 2)]
@@ -385,15 +395,18 @@ def test_realtime_equals_raw_in_every_snapshot_while_writers_and_ticks_commit(se
 
     differences, stale_snapshots = [], 0
     try:
-        for _ in range(READER_SNAPSHOTS):
+        for snapshot in range(READER_SNAPSHOTS):
+            # Each snapshot reads the days of another zone (UTC's, every seventh).
+            tz = ZONES[snapshot % len(ZONES)]
+            since = queries.today(tz) - datetime.timedelta(days=3)
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 for scope, owner in owners:
                     read = queries.runtime_usage if scope == "runtime" else queries.workspace_usage
-                    raw = read(owner, since, source="raw")
-                    if read(owner, since, source="realtime") != raw:
-                        differences.append((scope, owner))
-                    stale_snapshots += read(owner, since, source="rollup") != raw
+                    raw = read(owner, since, tz=tz, source="raw")
+                    if read(owner, since, tz=tz, source="realtime") != raw:
+                        differences.append((tz, scope, owner))
+                    stale_snapshots += read(owner, since, tz=tz, source="rollup") != raw
             time.sleep(0.01)
     finally:
         stop.set()

@@ -15,11 +15,14 @@ if TYPE_CHECKING:  # what type checkers and editors see: the names, typed, from 
         HourUsageRow,
         RuntimeUsageRow,
         SummaryRow,
+        UnknownTimeZone,
         UsageTotals,
         WorkspaceUsageRow,
+        period_start,
         runtime_usage,
         runtime_usage_by_agent,
         runtime_usage_by_hour,
+        time_zone,
         usage_summary,
         workspace_usage,
     )
@@ -83,6 +86,10 @@ __all__ = [
     "SummaryRow",
     "AgentUsageRow",
     "HourUsageRow",
+    # Days in a time zone: the period of the last N days there, and the zone names it takes.
+    "period_start",
+    "time_zone",
+    "UnknownTimeZone",
 ]
 
 

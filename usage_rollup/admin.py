@@ -11,6 +11,7 @@ import datetime
 import uuid
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -30,6 +31,7 @@ from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
+    TaskUsageHourly,
     TaskUsageRollupState,
     Workspace,
 )
@@ -198,6 +200,23 @@ class TaskUsageDailyAdmin(BucketAdmin):
         )
 
 
+@admin.register(TaskUsageHourly)
+class TaskUsageHourlyAdmin(BucketAdmin):
+    """The UTC hours of each bucket, read-only: they are verified, queued and recomputed with
+    their daily bucket, from its page."""
+
+    key_columns = ("bucket_hour", "workspace", "runtime", "provider", "model")
+    list_filter = (
+        ("bucket_hour", admin.DateFieldListFilter),
+        WorkspaceFilter,
+        RuntimeFilter,
+        "provider",
+        "model",
+    )
+    list_display = (*key_columns, *TOKEN_FIELDS, "event_count", "updated_at")
+    ordering = ("-bucket_hour", "workspace_id", "runtime_id", "provider", "model")
+
+
 @admin.register(TaskUsageDailyDirty)
 class TaskUsageDailyDirtyAdmin(BucketAdmin):
     list_display = (*BucketAdmin.key_columns, "enqueued_at", "age")
@@ -296,8 +315,18 @@ class ChartDaysForm(forms.Form):
         min_value=1,
         max_value=365,
         required=False,
-        help_text="full UTC days before today to show besides today, as the API's days=N",
+        help_text="full days before today to show besides today, as the API's days=N",
     )
+    tz = forms.CharField(
+        required=False,
+        help_text="the IANA time zone whose days are shown (default: the site's TIME_ZONE)",
+    )
+
+    def clean_tz(self) -> str:
+        try:
+            return queries.time_zone(self.cleaned_data["tz"] or settings.TIME_ZONE)
+        except queries.UnknownTimeZone as error:
+            raise forms.ValidationError(str(error)) from error
 
 
 class UsageChartAdmin(LargeTableAdmin):
@@ -307,7 +336,7 @@ class UsageChartAdmin(LargeTableAdmin):
     change_form_template = "admin/usage_rollup/change_form_with_chart.html"
     default_days = 30
 
-    def read_usage(self, owner_id: uuid.UUID, since: datetime.date) -> list[dict]:
+    def read_usage(self, owner_id: uuid.UUID, since: datetime.date, tz: str) -> list[dict]:
         raise NotImplementedError
 
     @property
@@ -340,19 +369,30 @@ class UsageChartAdmin(LargeTableAdmin):
             "title": f"Usage of {owner}",
             "form": form,
             "read_mode": config.read_mode(),
+            "default_tz": settings.TIME_ZONE,
         }
         if not form.is_valid():
             return TemplateResponse(
                 request, "admin/usage_rollup/usage_chart.html", context, status=400
             )
-        days = form.cleaned_data["days"] or self.default_days
-        today, since = queries.utc_today(), queries.period_start(days)
-        data = charts.daily_tokens(self.read_usage(owner.pk, since), since, today)
+        days, tz = form.cleaned_data["days"] or self.default_days, form.cleaned_data["tz"]
+        today, since = queries.today(tz), queries.period_start(days, tz)
+        try:
+            rows = self.read_usage(owner.pk, since, tz)
+        except queries.UnknownTimeZone as error:
+            form.add_error("tz", str(error))
+            return TemplateResponse(
+                request, "admin/usage_rollup/usage_chart.html", context, status=400
+            )
+        data = charts.daily_tokens(rows, since, today)
         context.update(
             days=days,
+            tz=tz,
             since=since,
             until=today,
-            chart=charts.stacked_bars(data, f"Tokens per day of {owner}, {since} to {today}"),
+            chart=charts.stacked_bars(
+                data, f"Tokens per day ({tz}) of {owner}, {since} to {today}"
+            ),
             model_totals=[(model, sum(values)) for model, values in data.by_model.items()],
         )
         return TemplateResponse(request, "admin/usage_rollup/usage_chart.html", context)
@@ -361,12 +401,12 @@ class UsageChartAdmin(LargeTableAdmin):
 class WorkspaceUsageChartAdmin(UsageChartAdmin):
     """The admin of a host's workspace model, with its usage chart: subclass it and register it."""
 
-    def read_usage(self, owner_id, since):
-        return queries.workspace_usage(owner_id, since)
+    def read_usage(self, owner_id, since, tz):
+        return queries.workspace_usage(owner_id, since, tz=tz)
 
 
 class RuntimeUsageChartAdmin(UsageChartAdmin):
     """The admin of a host's runtime model, with its usage chart: subclass it and register it."""
 
-    def read_usage(self, owner_id, since):
-        return queries.runtime_usage(owner_id, since)
+    def read_usage(self, owner_id, since, tz):
+        return queries.runtime_usage(owner_id, since, tz=tz)

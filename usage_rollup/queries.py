@@ -1,5 +1,6 @@
-"""The read path: usage per UTC day, provider and model of a runtime or a workspace, and the
-views that stay on the raw table (per agent, per hour of the day).
+"""The read path: usage per day, provider and model of a runtime or a workspace, and the views
+that stay on the raw table (per agent, per hour of the day). Days are UTC days, or the days of
+any IANA time zone the caller names (`tz`), read exactly from the hourly rollup.
 
 Three read modes return the same rows (`config.read_mode()` picks one at call time):
 - raw: a GROUP BY over task_usage, the truth, whose cost grows with the scope's history;
@@ -13,11 +14,13 @@ are always bound parameters.
 
 import dataclasses
 import datetime
+import functools
 import time
 import uuid
+import zoneinfo
 from typing import Literal, TypedDict, cast
 
-from django.db import connections
+from django.db import DataError, connections
 from psycopg.types.numeric import IntLoader
 
 from usage_rollup import config
@@ -139,6 +142,82 @@ _ROLLUP_DAILY = """
      GROUP BY d.bucket_date, d.provider, d.model
 """
 
+# The realtime reads' first steps (daily and zoned): the settled check and the scope's stale
+# slices from {since_day} (a UTC day) on, with the rows that recompute them, by the cheaper path.
+_STALE_SLICES = """
+    WITH settled AS MATERIALIZED (
+        SELECT FROM task_usage_rollup_state
+         WHERE id = 1 AND watermark_at >= %(watermark)s
+    ),
+    stale AS MATERIALIZED (
+        SELECT q.bucket_date, q.provider, q.model
+          FROM task_usage_daily_dirty q
+         WHERE q.{column} = %(id)s
+           AND q.bucket_date >= {since_day}
+        UNION
+        SELECT x.bucket_date, x.provider, x.model
+          FROM task_usage_daily_set_aside x
+         WHERE x.{column} = %(id)s
+           AND x.bucket_date >= {since_day}
+        UNION
+        SELECT task_usage_utc_day(tu.created_at), tu.provider, tu.model
+          FROM task_usage tu
+          JOIN agent_task_queue t ON t.id = tu.task_id
+          JOIN agent a ON a.id = t.agent_id
+         WHERE tu.updated_at >= %(watermark)s::timestamptz - interval '1 second'
+           AND {owner} = %(id)s
+           AND t.runtime_id IS NOT NULL
+           AND task_usage_utc_day(tu.created_at) >= {since_day}
+    ),
+    -- The stale slices' rows of the scope, by the cheaper of two exact paths, as a tick chooses
+    -- (sql/task_usage_daily_choose_paths.v2.sql): the scope's own tasks and their usage, or the
+    -- stale slices' rows of every tenant. Weighed only when something is stale, and the slices'
+    -- rows are counted only up to one more than the scope's tasks: deciding costs about what the
+    -- cheaper path does. The tasks are counted in their index alone (an index-only scan of the
+    -- runtime's entries), not kept: only the owner's path reads them again, whole. The guards
+    -- are one-time filters, so the other path is never started.
+    owner_count AS MATERIALIZED (
+        SELECT count(*) AS tasks
+          FROM ({owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1) AS counted
+    ),
+    owner_path AS MATERIALIZED (
+        SELECT c.tasks <= {max_tasks}
+               AND c.tasks < (
+                       SELECT count(*)
+                         FROM (SELECT 1
+                                 FROM stale s
+                                 JOIN task_usage tu
+                                   ON task_usage_utc_day(tu.created_at) = s.bucket_date
+                                  AND tu.provider = s.provider
+                                  AND tu.model = s.model
+                                LIMIT c.tasks + 1) AS counted)
+               AS chosen
+          FROM owner_count c
+    ),
+    owner_rows AS MATERIALIZED (
+        SELECT task_usage_utc_day(u.created_at) AS bucket_date, u.created_at, u.provider,
+               u.model, u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+          FROM ({owner_tasks}) AS o
+          CROSS JOIN LATERAL (
+                SELECT tu.created_at, tu.provider, tu.model, tu.input_tokens, tu.output_tokens,
+                       tu.cache_read_tokens, tu.cache_write_tokens
+                  FROM task_usage tu
+                 WHERE tu.task_id = o.id
+                OFFSET 0) AS u
+         WHERE (SELECT chosen FROM owner_path)
+    ),
+    stale_rows AS MATERIALIZED (
+        SELECT s.bucket_date, tu.created_at, s.provider, s.model, tu.task_id, tu.input_tokens,
+               tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
+          FROM stale s
+          JOIN task_usage tu
+            ON task_usage_utc_day(tu.created_at) = s.bucket_date
+           AND tu.provider = s.provider
+           AND tu.model = s.model
+         WHERE NOT (SELECT chosen FROM owner_path)
+    )
+"""
+
 # Why this equals the raw read. Let W be the watermark. By the entry point's contract
 # (rollup_task_usage_daily.v2.sql), W never passes the start of a transaction that may still
 # commit, less the one second each tick re-reads for a transaction not yet visible when W was
@@ -167,77 +246,7 @@ _ROLLUP_DAILY = """
 # more cautious. If the snapshot has no watermark that late (the state row is gone, or the
 # rollup was reset), nothing counts as settled and the raw branch serves alone.
 _REALTIME_DAILY = """
-    WITH settled AS MATERIALIZED (
-        SELECT FROM task_usage_rollup_state
-         WHERE id = 1 AND watermark_at >= %(watermark)s
-    ),
-    stale AS MATERIALIZED (
-        SELECT q.bucket_date, q.provider, q.model
-          FROM task_usage_daily_dirty q
-         WHERE q.{column} = %(id)s
-           AND q.bucket_date >= %(since)s
-        UNION
-        SELECT x.bucket_date, x.provider, x.model
-          FROM task_usage_daily_set_aside x
-         WHERE x.{column} = %(id)s
-           AND x.bucket_date >= %(since)s
-        UNION
-        SELECT task_usage_utc_day(tu.created_at), tu.provider, tu.model
-          FROM task_usage tu
-          JOIN agent_task_queue t ON t.id = tu.task_id
-          JOIN agent a ON a.id = t.agent_id
-         WHERE tu.updated_at >= %(watermark)s::timestamptz - interval '1 second'
-           AND {owner} = %(id)s
-           AND t.runtime_id IS NOT NULL
-           AND task_usage_utc_day(tu.created_at) >= %(since)s
-    ),
-    -- The stale slices' rows of the scope, by the cheaper of two exact paths, as a tick chooses
-    -- (sql/task_usage_daily_choose_paths.v2.sql): the scope's own tasks and their usage, or the
-    -- stale slices' rows of every tenant. Weighed only when something is stale, and the slices'
-    -- rows are counted only up to one more than the scope's tasks: deciding costs about what the
-    -- cheaper path does. The tasks are counted in their index alone (an index-only scan of the
-    -- runtime's entries), not kept: only the owner's path reads them again, whole. The guards
-    -- are one-time filters, so the other path is never started.
-    owner_count AS MATERIALIZED (
-        SELECT count(*) AS tasks
-          FROM ({owner_tasks} AND EXISTS (SELECT FROM stale) LIMIT {max_tasks} + 1) AS counted
-    ),
-    owner_path AS MATERIALIZED (
-        SELECT c.tasks <= {max_tasks}
-               AND c.tasks < (
-                       SELECT count(*)
-                         FROM (SELECT 1
-                                 FROM stale s
-                                 JOIN task_usage tu
-                                   ON task_usage_utc_day(tu.created_at) = s.bucket_date
-                                  AND tu.provider = s.provider
-                                  AND tu.model = s.model
-                                LIMIT c.tasks + 1) AS counted)
-               AS chosen
-          FROM owner_count c
-    ),
-    owner_rows AS MATERIALIZED (
-        SELECT task_usage_utc_day(u.created_at) AS bucket_date, u.provider, u.model,
-               u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
-          FROM ({owner_tasks}) AS o
-          CROSS JOIN LATERAL (
-                SELECT tu.created_at, tu.provider, tu.model, tu.input_tokens, tu.output_tokens,
-                       tu.cache_read_tokens, tu.cache_write_tokens
-                  FROM task_usage tu
-                 WHERE tu.task_id = o.id
-                OFFSET 0) AS u
-         WHERE (SELECT chosen FROM owner_path)
-    ),
-    stale_rows AS MATERIALIZED (
-        SELECT s.bucket_date, s.provider, s.model, tu.task_id, tu.input_tokens,
-               tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
-          FROM stale s
-          JOIN task_usage tu
-            ON task_usage_utc_day(tu.created_at) = s.bucket_date
-           AND tu.provider = s.provider
-           AND tu.model = s.model
-         WHERE NOT (SELECT chosen FROM owner_path)
-    )
+{stale_slices}
     SELECT d.bucket_date AS date, d.provider, d.model, {rollup_sums}
       FROM task_usage_daily d
      WHERE d.{column} = %(id)s
@@ -271,6 +280,143 @@ _REALTIME_DAILY = """
     SELECT * FROM ({raw} OFFSET 0) AS unsettled WHERE NOT EXISTS (SELECT FROM settled)
 """
 
+# Days in a viewer's time zone (issue 13), for any zone but UTC (UTC days are the daily
+# statements above). A local day D counts the raw rows whose task_usage_local_day is D. The
+# hourly rollup serves every whole UTC hour (task_usage_local_day_of_hour: the hour lies in one
+# local day); an hour that straddles a local midnight, in a zone offset by 30 or 45 minutes, or
+# holds a change of the zone's clock, is an edge: the scope's own raw rows of that hour, provider
+# and model are read instead, each counted in its own local day. They are reached through the day
+# index (task_usage_day_model_idx) of the hour's UTC day, provider and model, which holds every
+# tenant's rows of that slice; the hour's are kept.
+#
+# The period starts a day before the local day `since` starts, in UTC: a local midnight that a
+# clock change makes ambiguous or skips is then inside it whatever AT TIME ZONE makes of it, and
+# the rows and hours before `since` are dropped by their local day.
+_ZONED_FIRST_HOUR = "((%(since)s::date::timestamp AT TIME ZONE %(tz)s) - interval '1 day')"
+_ZONED_FIRST_DAY = f"task_usage_utc_day({_ZONED_FIRST_HOUR})"
+
+# The scope's raw rows, by local day.
+_RAW_ZONED = f"""
+    SELECT task_usage_local_day(tu.created_at, %(tz)s) AS date, tu.provider, tu.model, {{sums}}
+      FROM task_usage tu
+      JOIN agent_task_queue t ON t.id = tu.task_id
+      JOIN agent a ON a.id = t.agent_id
+     WHERE {{owner}} = %(id)s
+       AND t.runtime_id IS NOT NULL
+       AND task_usage_utc_day(tu.created_at) >= {_ZONED_FIRST_DAY}
+       AND task_usage_local_day(tu.created_at, %(tz)s) >= %(since)s
+     GROUP BY 1, 2, 3
+"""
+
+# The scope's hours of the period, summed over its buckets' workspaces or runtimes (in the read
+# index's order: no sort), each with its local day (NULL for an edge), worked out once per hour,
+# not per provider and model. {hours_filter} leaves out hours the realtime read recomputes.
+_ZONED_HOURS = f"""
+    scope_hours AS MATERIALIZED (
+        SELECT h.bucket_hour, h.provider, h.model, {{hour_sums}}
+          FROM task_usage_hourly h
+         WHERE h.{{column}} = %(id)s
+           AND h.bucket_hour >= {_ZONED_FIRST_HOUR}
+           {{hours_filter}}
+         GROUP BY h.bucket_hour, h.provider, h.model
+    ),
+    hour_days AS MATERIALIZED (
+        SELECT o.bucket_hour, task_usage_local_day_of_hour(o.bucket_hour, %(tz)s) AS date
+          FROM (SELECT DISTINCT bucket_hour FROM scope_hours) AS o
+    ),
+    hours AS MATERIALIZED (
+        SELECT d.date, h.*
+          FROM scope_hours h
+          JOIN hour_days d ON d.bucket_hour = h.bucket_hour
+    ),
+    -- The edges' raw rows: the scope's rows of each edge hour, through its slice's day index
+    -- (OFFSET 0 keeps the lookup per edge: the planner cannot turn it into a scan of task_usage,
+    -- whatever it guesses of the edges).
+    edge_rows AS MATERIALIZED (
+        SELECT task_usage_local_day(u.created_at, %(tz)s) AS date, u.provider, u.model,
+               u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
+          FROM (SELECT DISTINCT bucket_hour, provider, model FROM hours WHERE date IS NULL) AS e
+          CROSS JOIN LATERAL (
+                SELECT tu.task_id, tu.created_at, tu.provider, tu.model, tu.input_tokens,
+                       tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
+                  FROM task_usage tu
+                 WHERE task_usage_utc_day(tu.created_at) = task_usage_utc_day(e.bucket_hour)
+                   AND tu.provider = e.provider
+                   AND tu.model = e.model
+                   AND task_usage_utc_hour(tu.created_at) = e.bucket_hour
+                OFFSET 0) AS u
+          JOIN agent_task_queue t ON t.id = u.task_id
+          JOIN agent a ON a.id = t.agent_id
+         WHERE {{owner}} = %(id)s
+           AND t.runtime_id IS NOT NULL
+           AND task_usage_local_day(u.created_at, %(tz)s) >= %(since)s
+    )"""
+
+_ZONED_FROM_HOURS = """
+    SELECT h.date, h.provider, h.model, h.input_tokens, h.output_tokens, h.cache_read_tokens,
+           h.cache_write_tokens
+      FROM hours h
+     WHERE h.date >= %(since)s
+    UNION ALL
+    SELECT * FROM edge_rows"""
+
+_ROLLUP_ZONED = (
+    """
+    WITH"""
+    + _ZONED_HOURS
+    + """
+    SELECT usage.date, usage.provider, usage.model, {sums}
+      FROM ("""
+    + _ZONED_FROM_HOURS
+    + """) AS usage
+     GROUP BY 1, 2, 3
+"""
+)
+
+# The realtime read in a zone: as _REALTIME_DAILY (the argument there holds hour by hour, since a
+# bucket's hours are written with it), the settled hours and edges from the hourly rollup and the
+# raw rows of the edge hours, the stale slices from their raw rows, each row in its local day.
+_REALTIME_ZONED = (
+    """
+{stale_slices},"""
+    + _ZONED_HOURS
+    + """
+    SELECT usage.date, usage.provider, usage.model, {sums}
+      FROM ("""
+    + _ZONED_FROM_HOURS
+    + """
+            UNION ALL
+            SELECT task_usage_local_day(r.created_at, %(tz)s), r.provider, r.model,
+                   r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens
+              FROM stale_rows r
+              JOIN agent_task_queue t ON t.id = r.task_id
+              JOIN agent a ON a.id = t.agent_id
+             WHERE {owner} = %(id)s
+               AND t.runtime_id IS NOT NULL
+            UNION ALL
+            SELECT task_usage_local_day(r.created_at, %(tz)s), r.provider, r.model,
+                   r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens
+              FROM owner_rows r
+              JOIN stale s
+                ON (s.bucket_date, s.provider, s.model) = (r.bucket_date, r.provider, r.model)
+           ) AS usage
+     WHERE EXISTS (SELECT FROM settled)
+       AND usage.date >= %(since)s
+     GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT * FROM ({raw} OFFSET 0) AS unsettled WHERE NOT EXISTS (SELECT FROM settled)
+"""
+)
+
+# The realtime read leaves out the hours of stale slices (their rows are read instead) and, when
+# the snapshot has no watermark as late as the one read, every hour (the raw read serves).
+_REALTIME_HOURS_FILTER = """AND EXISTS (SELECT FROM settled)
+           AND NOT EXISTS (
+                   SELECT FROM stale s
+                    WHERE s.bucket_date = task_usage_utc_day(h.bucket_hour)
+                      AND s.provider = h.provider
+                      AND s.model = h.model)"""
+
 _DAILY_ROWS = """
     SELECT usage.date, usage.provider, usage.model, usage.input_tokens,
            usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
@@ -293,37 +439,62 @@ _SUMMARY_ROWS = """
 """
 
 
-def _daily_sql(mode: ReadMode, scope: Scope) -> str:
-    """The scope's usage per day, provider and model since a day, read the way `mode` says."""
+def _stale_slices(scope: Scope, since_day: str) -> str:
+    return _STALE_SLICES.format(
+        since_day=since_day, max_tasks=OWNER_PATH_MAX_TASKS, **_SCOPES[scope]
+    )
+
+
+def _daily_sql(mode: ReadMode, scope: Scope, zoned: bool = False) -> str:
+    """The scope's usage per day, provider and model since a day, read the way `mode` says:
+    UTC days, or with `zoned` the days of the zone %(tz)s."""
     names = _SCOPES[scope]
+    if zoned:
+        if mode == "raw":
+            return _RAW_ZONED.format(sums=_SUMS.format(rows="tu"), **names)
+        template, hours_filter, stale = _ROLLUP_ZONED, "", ""
+        if mode == "realtime":
+            template, hours_filter = _REALTIME_ZONED, _REALTIME_HOURS_FILTER
+            stale = _stale_slices(scope, _ZONED_FIRST_DAY)
+        return template.format(
+            stale_slices=stale,
+            hour_sums=_SUMS.format(rows="h"),
+            hours_filter=hours_filter,
+            sums=_SUMS.format(rows="usage"),
+            raw=_daily_sql("raw", scope, zoned),
+            **names,
+        )
     if mode == "raw":
         return _RAW_DAILY.format(sums=_SUMS.format(rows="tu"), **names)
     if mode == "rollup":
         return _ROLLUP_DAILY.format(sums=_SUMS.format(rows="d"), **names)
     return _REALTIME_DAILY.format(
+        stale_slices=_stale_slices(scope, "%(since)s"),
         rollup_sums=_SUMS.format(rows="d"),
         stale_sums=_SUMS.format(rows="r"),
         raw=_daily_sql("raw", scope),
-        max_tasks=OWNER_PATH_MAX_TASKS,
         **names,
     )
 
 
+_ZONINGS = (False, True)
 _DAILY_SQL = {
-    (mode, scope): (
+    (mode, scope, zoned): (
         _ROLLUP_DAILY_ROWS.format(sums=_SUMS.format(rows="d"), **_SCOPES[scope])
-        if mode == "rollup"
-        else _DAILY_ROWS.format(daily=_daily_sql(mode, scope))
+        if mode == "rollup" and not zoned
+        else _DAILY_ROWS.format(daily=_daily_sql(mode, scope, zoned))
     )
     for mode in config.READ_MODES
     for scope in _SCOPES
+    for zoned in _ZONINGS
 }
 _SUMMARY_SQL = {
-    (mode, scope): _SUMMARY_ROWS.format(
-        sums=_SUMS.format(rows="usage"), daily=_daily_sql(mode, scope)
+    (mode, scope, zoned): _SUMMARY_ROWS.format(
+        sums=_SUMS.format(rows="usage"), daily=_daily_sql(mode, scope, zoned)
     )
     for mode in config.READ_MODES
     for scope in _SCOPES
+    for zoned in _ZONINGS
 }
 
 # A realtime read's first statement. A scope with few tasks (config.realtime_raw_max_tasks) has
@@ -361,16 +532,18 @@ def _realtime_first_sql(raw: str, columns: tuple[str, ...], order: str, scope: S
 # Positions in the first statement's rows: the mark and the watermark come first.
 _REALTIME_FIRST_SQL = {
     **{
-        ("daily", scope): _realtime_first_sql(
-            _DAILY_SQL["raw", scope], _DAILY_COLUMNS, "3 DESC, 4, 5", scope
+        ("daily", scope, zoned): _realtime_first_sql(
+            _DAILY_SQL["raw", scope, zoned], _DAILY_COLUMNS, "3 DESC, 4, 5", scope
         )
         for scope in _SCOPES
+        for zoned in _ZONINGS
     },
     **{
-        ("summary", scope): _realtime_first_sql(
-            _SUMMARY_SQL["raw", scope], SUMMARY_COLUMNS, "3, 4", scope
+        ("summary", scope, zoned): _realtime_first_sql(
+            _SUMMARY_SQL["raw", scope, zoned], SUMMARY_COLUMNS, "3, 4", scope
         )
         for scope in _SCOPES
+        for zoned in _ZONINGS
     },
 }
 
@@ -398,17 +571,50 @@ _RUNTIME_USAGE_BY_HOUR = f"""
 """
 
 
+UTC = "UTC"
+
+
+class UnknownTimeZone(ValueError):
+    """A time zone that is not an IANA zone name known to Python and to PostgreSQL."""
+
+
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    # available_timezones() walks the zone database on disk at each call.
+    return frozenset(zoneinfo.available_timezones()) | {UTC}
+
+
+def time_zone(name: str) -> str:
+    """`name` if it is an IANA time zone name ("Asia/Kolkata"), else UnknownTimeZone.
+
+    Only names of the zone database are taken, not paths or POSIX rules ("EST5EDT,M3.2.0"),
+    which PostgreSQL would read otherwise. A zone Python knows and the database server does not
+    is refused by the read itself (UnknownTimeZone too).
+    """
+    if name not in _known_zones():
+        raise UnknownTimeZone(f"{name!r} is not a time zone name of the IANA database")
+    return name
+
+
+def today(tz: str = UTC) -> datetime.date:
+    """Today's calendar day in the time zone `tz` (UTC by default)."""
+    if tz == UTC:
+        return datetime.datetime.now(datetime.UTC).date()
+    return datetime.datetime.now(zoneinfo.ZoneInfo(time_zone(tz))).date()
+
+
 def utc_today() -> datetime.date:
-    """Today's UTC calendar day (the day of a usage row is always its UTC day)."""
-    return datetime.datetime.now(datetime.UTC).date()
+    """Today's UTC calendar day (the day of a usage row is its UTC day, unless read in a zone)."""
+    return today(UTC)
 
 
-def period_start(days: int) -> datetime.date:
-    """The first UTC day of the last `days` days: `days` full days before today, plus today.
+def period_start(days: int, tz: str = UTC) -> datetime.date:
+    """The first day of the last `days` days in the zone `tz`: `days` full days before today
+    there, plus today.
 
     What `days=N` means wherever a period is asked for: the API, the admin's chart, the demo.
     """
-    return utc_today() - datetime.timedelta(days=days)
+    return today(tz) - datetime.timedelta(days=days)
 
 
 def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
@@ -417,7 +623,15 @@ def _fetch(sql: str, params: dict, using: str) -> list[tuple]:
         # server sends, not as Decimals converted after (that conversion was a quarter of a
         # 30-day rollup read's time at 1M rows). Only this cursor's loaders change.
         cursor.cursor.adapters.register_loader("numeric", IntLoader)
-        cursor.execute(sql, params)
+        try:
+            cursor.execute(sql, params)
+        except DataError as error:
+            # The server's zone database lacks a zone Python's has (time_zone() took it).
+            if "tz" in params and getattr(error.__cause__, "sqlstate", None) == "22023":
+                raise UnknownTimeZone(
+                    f"the database server does not know the time zone {params['tz']!r}"
+                ) from error
+            raise
         return cursor.fetchall()
 
 
@@ -433,16 +647,21 @@ def _read(
     scope: Scope,
     scope_id: uuid.UUID,
     since: datetime.date,
+    tz: str,
     source: ReadMode | None,
     using: str,
 ) -> list[tuple]:
     mode = source or config.read_mode()
     params = {"id": scope_id, "since": since}
+    # UTC days are the daily rollup's; any other zone's are read from the hourly one.
+    zoned = tz != UTC
+    if zoned:
+        params["tz"] = time_zone(tz)
     rows = None
     if mode == "realtime":
-        rows, params["watermark"] = _realtime_first(kind, scope, params, using)
+        rows, params["watermark"] = _realtime_first(kind, scope, zoned, params, using)
     if rows is None:
-        rows = _fetch(_STATEMENTS[kind][mode, scope], params, using)
+        rows = _fetch(_STATEMENTS[kind][mode, scope, zoned], params, using)
     return rows
 
 
@@ -466,12 +685,12 @@ def _daily_dicts(column: str, scope_id: uuid.UUID, rows: list[tuple]) -> list[di
 
 
 def _realtime_first(
-    kind: Literal["daily", "summary"], scope: Scope, params: dict, using: str
+    kind: Literal["daily", "summary"], scope: Scope, zoned: bool, params: dict, using: str
 ) -> tuple[list[tuple] | None, datetime.datetime | None]:
     """The raw read's rows if the scope has few tasks, else None and the rollup's watermark
     (see _REALTIME_FIRST), in one statement."""
     limit = config.realtime_raw_max_tasks() + 1
-    rows = _fetch(_REALTIME_FIRST_SQL[kind, scope], {**params, "limit": limit}, using)
+    rows = _fetch(_REALTIME_FIRST_SQL[kind, scope, zoned], {**params, "limit": limit}, using)
     if rows and not rows[0][0]:
         return None, rows[0][1]
     return [row[2:] for row in rows], None
@@ -481,11 +700,13 @@ def runtime_usage(
     runtime_id: uuid.UUID,
     since: datetime.date,
     *,
+    tz: str = UTC,
     source: ReadMode | None = None,
     using: str = "default",
 ) -> list[RuntimeUsageRow]:
-    """A runtime's usage per day, provider and model from `since` on, newest day first."""
-    rows = _read("daily", "runtime", runtime_id, since, source, using)
+    """A runtime's usage per day of the time zone `tz` (an IANA name, UTC by default), provider
+    and model from the day `since` there on, newest day first."""
+    rows = _read("daily", "runtime", runtime_id, since, tz, source, using)
     return cast(list[RuntimeUsageRow], _daily_dicts("runtime_id", runtime_id, rows))
 
 
@@ -493,14 +714,16 @@ def workspace_usage(
     workspace_id: uuid.UUID,
     since: datetime.date,
     *,
+    tz: str = UTC,
     source: ReadMode | None = None,
     using: str = "default",
 ) -> list[WorkspaceUsageRow]:
-    """A workspace's usage per day, provider and model from `since` on, newest day first.
+    """A workspace's usage per day of the time zone `tz` (UTC by default), provider and model
+    from the day `since` there on, newest day first.
 
     A task counts in its agent's workspace; tasks without a runtime are not counted (SPEC 3).
     """
-    rows = _read("daily", "workspace", workspace_id, since, source, using)
+    rows = _read("daily", "workspace", workspace_id, since, tz, source, using)
     return cast(list[WorkspaceUsageRow], _daily_dicts("workspace_id", workspace_id, rows))
 
 
@@ -509,11 +732,13 @@ def usage_summary(
     scope_id: uuid.UUID,
     since: datetime.date,
     *,
+    tz: str = UTC,
     source: ReadMode | None = None,
     using: str = "default",
 ) -> list[SummaryRow]:
-    """A runtime's or workspace's total usage per provider and model from `since` on."""
-    rows = _read("summary", scope, scope_id, since, source, using)
+    """A runtime's or workspace's total usage per provider and model from the day `since` of
+    the time zone `tz` (UTC by default) on."""
+    rows = _read("summary", scope, scope_id, since, tz, source, using)
     return cast(list[SummaryRow], [dict(zip(SUMMARY_COLUMNS, row, strict=True)) for row in rows])
 
 

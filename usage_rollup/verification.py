@@ -4,7 +4,9 @@ A bucket may differ from the raw rows for two reasons. It is *pending* when the 
 caught up with it yet: it is in the dirty queue, or one of its rows was written at or above the
 watermark (less the tick's one-second re-read). That is normal on a live system and the next tick
 fixes it. Any other difference is *wrong*, which should never happen; `repair` queues those
-buckets so the next tick recomputes them from the raw rows.
+buckets so the next tick recomputes them from the raw rows. A bucket is compared with its hours
+too (task_usage_hourly): a bucket one of whose hours differs is wrong or pending in the same way,
+and its repair (a recompute of the bucket) rewrites its hours.
 
 History is compared one slice of days at a time, on the server, which returns only the buckets
 that differ: memory stays bounded on a table of any size.
@@ -23,19 +25,30 @@ BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
 Totals = tuple[int, int, int, int, int]
 
 # The raw aggregate and the rollup rows of the days [since, until), the buckets that are still
-# pending, and every bucket whose totals differ, in one statement: one snapshot.
+# pending, and every bucket whose totals differ, or one of whose hours differs from the hourly
+# rollup's (task_usage_hourly), in one statement: one snapshot. The raw rows are grouped once, by
+# hour, and the hours summed by day.
 _DIFFERENCES = """
-WITH raw AS (
-    SELECT task_usage_utc_day(tu.created_at) AS bucket_date, a.workspace_id, t.runtime_id,
+WITH raw_hours AS MATERIALIZED (
+    SELECT task_usage_utc_day(tu.created_at) AS bucket_date,
+           task_usage_utc_hour(tu.created_at) AS bucket_hour, a.workspace_id, t.runtime_id,
            tu.provider, tu.model,
-           ARRAY[sum(tu.input_tokens), sum(tu.output_tokens), sum(tu.cache_read_tokens),
-                 sum(tu.cache_write_tokens), count(*)] AS totals
+           sum(tu.input_tokens) AS input_tokens, sum(tu.output_tokens) AS output_tokens,
+           sum(tu.cache_read_tokens) AS cache_read_tokens,
+           sum(tu.cache_write_tokens) AS cache_write_tokens, count(*) AS event_count
       FROM task_usage tu
       JOIN agent_task_queue t ON t.id = tu.task_id
       JOIN agent a ON a.id = t.agent_id
      WHERE task_usage_utc_day(tu.created_at) >= %(since)s
        AND task_usage_utc_day(tu.created_at) < %(until)s
        AND t.runtime_id IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5, 6
+),
+raw AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model,
+           ARRAY[sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
+                 sum(cache_write_tokens), sum(event_count)] AS totals
+      FROM raw_hours
      GROUP BY 1, 2, 3, 4, 5
 ),
 rolled AS (
@@ -44,6 +57,25 @@ rolled AS (
                  event_count]::numeric[] AS totals
       FROM task_usage_daily
      WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
+),
+rolled_hours AS (
+    SELECT task_usage_utc_day(bucket_hour) AS bucket_date, bucket_hour, workspace_id,
+           runtime_id, provider, model,
+           ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                 event_count]::numeric[] AS totals
+      FROM task_usage_hourly
+     WHERE bucket_hour >= %(since)s::date::timestamp AT TIME ZONE 'UTC'
+       AND bucket_hour < %(until)s::date::timestamp AT TIME ZONE 'UTC'
+),
+hours_differ AS (
+    SELECT DISTINCT bucket_date, workspace_id, runtime_id, provider, model
+      FROM (SELECT bucket_date, bucket_hour, workspace_id, runtime_id, provider, model,
+                   ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                         event_count] AS totals
+              FROM raw_hours) AS r
+      FULL JOIN rolled_hours h
+     USING (bucket_date, bucket_hour, workspace_id, runtime_id, provider, model)
+     WHERE r.totals IS DISTINCT FROM h.totals
 ),
 pending AS (
     SELECT bucket_date, workspace_id, runtime_id, provider, model
@@ -69,9 +101,12 @@ pending AS (
 SELECT bucket_date, workspace_id, runtime_id, provider, model, raw.totals, rolled.totals,
        EXISTS (SELECT 1 FROM pending p
                 WHERE (p.bucket_date, p.workspace_id, p.runtime_id, p.provider, p.model)
-                    = (d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model))
-  FROM raw FULL JOIN rolled USING (bucket_date, workspace_id, runtime_id, provider, model) AS d
- WHERE raw.totals IS DISTINCT FROM rolled.totals
+                    = (k.bucket_date, k.workspace_id, k.runtime_id, k.provider, k.model)),
+       x.bucket_date IS NOT NULL
+  FROM raw
+  FULL JOIN rolled USING (bucket_date, workspace_id, runtime_id, provider, model)
+  FULL JOIN hours_differ x USING (bucket_date, workspace_id, runtime_id, provider, model) AS k
+ WHERE raw.totals IS DISTINCT FROM rolled.totals OR x.bucket_date IS NOT NULL
  ORDER BY bucket_date, workspace_id, runtime_id, provider, model
 """
 
@@ -96,10 +131,14 @@ class BucketDifference:
     raw: Totals | None
     rollup: Totals | None
     pending: bool
+    # One of its hours in task_usage_hourly differs from the raw rows' (or is missing or extra).
+    hours_differ: bool = False
 
     def describe(self) -> str:
         where = describe_bucket(self.key)
-        if self.rollup is None:
+        if self.raw == self.rollup:
+            what = "its hours in the hourly rollup differ from the raw rows'"
+        elif self.rollup is None:
             what = f"missing from the rollup (raw {_totals(self.raw)})"
         elif self.raw is None:
             what = f"in the rollup ({_totals(self.rollup)}) but has no raw rows"
@@ -130,13 +169,14 @@ def _totals(totals: Totals | None) -> str:
 
 
 def _as_difference(row: tuple) -> BucketDifference:
-    key, raw, rollup, pending = row[:5], row[5], row[6], row[7]
+    key, raw, rollup, pending, hours_differ = row[:5], row[5], row[6], row[7], row[8]
     return BucketDifference(
         key=tuple(key),
         # numeric in the query, so that a sum past bigint's range is compared, not an error.
         raw=tuple(int(value) for value in raw) if raw is not None else None,
         rollup=tuple(int(value) for value in rollup) if rollup is not None else None,
         pending=pending,
+        hours_differ=hours_differ,
     )
 
 

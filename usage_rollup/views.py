@@ -3,7 +3,7 @@
 Each answers GET only, to a signed-in user with the `usage_rollup.view_taskusagedaily`
 permission whom `config.authorize()` (USAGE_ROLLUP_AUTHORIZE) lets read the workspace or runtime
 named: 401 when nobody is signed in, 403 without the permission, 400 with a reason for a
-malformed id or `days`, 404 for an id that names nothing or names what the user may not read
+malformed id, `days` or `tz`, 404 for an id that names nothing or names what the user may not read
 (the same answer, so that the API does not tell which ids exist), else the rows as a JSON list.
 """
 
@@ -32,7 +32,8 @@ def _error(status: int, reason: str) -> JsonResponse:
 
 
 def parse_days(value: str | None) -> int:
-    """The `days` query parameter: full UTC days before today to include (1 to 365, default 90)."""
+    """The `days` query parameter: full days before today to include (1 to 365, default 90), in
+    the zone of `tz`."""
     if value is None:
         return DEFAULT_DAYS
     if not re.fullmatch(r"[0-9]{1,6}", value) or not 1 <= int(value) <= MAX_DAYS:
@@ -40,8 +41,18 @@ def parse_days(value: str | None) -> int:
     return int(value)
 
 
-def usage_view(read: Read, owner: type[models.Model], noun: config.UsageOwnerKind) -> Callable:
-    """A GET endpoint answering `read(owner id, since)` for the owner named in the URL."""
+def parse_time_zone(value: str | None) -> str:
+    """The `tz` query parameter: the IANA time zone whose days are counted (default UTC)."""
+    if value is None:
+        return queries.UTC
+    return queries.time_zone(value)
+
+
+def usage_view(
+    read: Read, owner: type[models.Model], noun: config.UsageOwnerKind, zoned: bool = False
+) -> Callable:
+    """A GET endpoint answering `read(owner id, since)` for the owner named in the URL; with
+    `zoned`, `read(owner id, since, tz=...)` for the days of the zone `?tz=` names."""
 
     @require_GET
     def view(request: HttpRequest, owner_id: str) -> JsonResponse:
@@ -55,24 +66,34 @@ def usage_view(read: Read, owner: type[models.Model], noun: config.UsageOwnerKin
             return _error(400, f"{owner_id!r} is not a {noun} id (a UUID)")
         try:
             days = parse_days(request.GET.get("days"))
+            tz = parse_time_zone(request.GET.get("tz")) if zoned else queries.UTC
         except ValueError as error:
             return _error(400, str(error))
         found = owner.objects.filter(pk=owner_uuid).first()
         if found is None or not config.authorize()(request.user, noun, found):
             return _error(404, f"no {noun} {owner_uuid}")
-        return JsonResponse(read(owner_uuid, queries.period_start(days)), safe=False)
+        since = queries.period_start(days, tz)
+        if not zoned:
+            return JsonResponse(read(owner_uuid, since), safe=False)
+        try:
+            rows = read(owner_uuid, since, tz=tz)
+        except queries.UnknownTimeZone as error:
+            return _error(400, str(error))
+        return JsonResponse(rows, safe=False)
 
     return view
 
 
-def _workspace_summary(workspace_id: uuid.UUID, since: datetime.date) -> list[queries.SummaryRow]:
-    return queries.usage_summary("workspace", workspace_id, since)
+def _workspace_summary(
+    workspace_id: uuid.UUID, since: datetime.date, tz: str = queries.UTC
+) -> list[queries.SummaryRow]:
+    return queries.usage_summary("workspace", workspace_id, since, tz=tz)
 
 
-runtime_usage = usage_view(queries.runtime_usage, AgentRuntime, "runtime")
+runtime_usage = usage_view(queries.runtime_usage, AgentRuntime, "runtime", zoned=True)
 # Decided on the runtime: who may read a runtime reads the usage of every agent that ran tasks
 # on it, whichever workspace the agent belongs to, as its daily usage counts them all.
 runtime_usage_by_agent = usage_view(queries.runtime_usage_by_agent, AgentRuntime, "runtime")
 runtime_usage_by_hour = usage_view(queries.runtime_usage_by_hour, AgentRuntime, "runtime")
-workspace_usage = usage_view(queries.workspace_usage, Workspace, "workspace")
-workspace_usage_summary = usage_view(_workspace_summary, Workspace, "workspace")
+workspace_usage = usage_view(queries.workspace_usage, Workspace, "workspace", zoned=True)
+workspace_usage_summary = usage_view(_workspace_summary, Workspace, "workspace", zoned=True)

@@ -3,6 +3,7 @@ from usage_rollup.models.rollup import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
+    TaskUsageHourly,
     TaskUsageRollupState,
 )
 
@@ -14,6 +15,7 @@ __all__ = [
     "TaskUsageDaily",
     "TaskUsageDailyDirty",
     "TaskUsageDailySetAside",
+    "TaskUsageHourly",
     "TaskUsageRollupState",
     "Workspace",
 ]

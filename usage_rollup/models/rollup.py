@@ -61,6 +61,55 @@ class TaskUsageDaily(BucketKey):
         ]
 
 
+class TaskUsageHourly(models.Model):
+    """One UTC hour of a daily bucket (sql/task_usage_utc_hour.v1.sql): the grain that days in
+    any time zone are read from (queries.py). Written with its daily bucket, in the same
+    statement, by sql/task_usage_daily_recompute_slices.v3.sql, so it has the daily rollup's
+    invalidation, watermark and guarantees; the hours of a day sum to its daily bucket."""
+
+    bucket_hour = models.DateTimeField()
+    workspace_id = models.UUIDField()
+    runtime_id = models.UUIDField()
+    provider = models.TextField()
+    model = models.TextField()
+    input_tokens = models.BigIntegerField()
+    output_tokens = models.BigIntegerField()
+    cache_read_tokens = models.BigIntegerField()
+    cache_write_tokens = models.BigIntegerField()
+    event_count = models.BigIntegerField()
+    updated_at = models.DateTimeField(db_default=TransactionNow())
+
+    class Meta:
+        db_table = "task_usage_hourly"
+        verbose_name = "hourly usage bucket"
+        constraints = [
+            # The hour first: a recompute of a month of slices (a backfill's) or of one slice
+            # replaces a range of this key, the slices' provider and model read in the index.
+            models.UniqueConstraint(
+                fields=("bucket_hour", "provider", "model", "workspace_id", "runtime_id"),
+                name="task_usage_hourly_bucket_key",
+            ),
+        ]
+        indexes = [
+            # As the daily read indexes: a scope's hours of a period, with their sums, an
+            # index-only scan. A single bucket's recompute replaces a range of the runtime's.
+            models.Index(
+                fields=["runtime_id", "-bucket_hour", "provider", "model"],
+                include=TOKEN_FIELDS,
+                name="usage_hourly_runtime_read_idx",
+            ),
+            models.Index(
+                fields=["workspace_id", "-bucket_hour", "provider", "model"],
+                include=TOKEN_FIELDS,
+                name="usage_hourly_ws_read_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        hour = f"{self.bucket_hour:%Y-%m-%d %H:00} UTC"
+        return f"{hour} {self.provider}/{self.model} on runtime {self.runtime_id}"
+
+
 class TaskUsageDailyDirty(BucketKey):
     """A bucket to recompute. Writers never update rows here: a writer whose bucket is already
     queued by a committed row locks that row FOR SHARE instead of adding another, and a tick
