@@ -18,6 +18,7 @@ from tests.committed import (
     tick,
 )
 from tests.oracle import assert_rollup_matches_oracle, rollup_buckets
+from usage_rollup.operations import index_leading_with
 
 
 def _world_with_one_task(conn) -> tuple[uuid.UUID, uuid.UUID]:
@@ -253,19 +254,7 @@ def test_recomputing_a_bucket_reads_only_its_own_slice_of_one_day(session):
 
 def _runtime_index(conn) -> str:
     """The name of the index the tick counts a runtime's tasks in."""
-    return conn.execute(
-        """
-        SELECT c.relname
-          FROM pg_index i
-          JOIN pg_class c ON c.oid = i.indexrelid
-         WHERE i.indrelid = 'agent_task_queue'::regclass
-           AND i.indkey[0] = (SELECT attnum FROM pg_attribute
-                               WHERE attrelid = 'agent_task_queue'::regclass
-                                 AND attname = 'runtime_id')
-         ORDER BY c.relname
-         LIMIT 1
-        """
-    ).fetchone()[0]
+    return index_leading_with(conn.cursor(), "agent_task_queue", "runtime_id")
 
 
 def test_a_small_tenants_tick_reads_its_own_rows_not_the_busy_day_of_the_others(session):

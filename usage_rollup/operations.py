@@ -71,22 +71,27 @@ def build_index_concurrently(cursor, name: str, definition: str) -> None:
     cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {definition}")
 
 
-def _has_index_leading_with(cursor, table: str, column: str) -> bool:
+def index_leading_with(cursor, table: str, column: str) -> str | None:
+    """The name of a valid index on `table` whose first column is `column` (the first by name),
+    or None."""
     cursor.execute(
         """
-        SELECT EXISTS (
-            SELECT FROM pg_index i
-              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-             WHERE i.indrelid = to_regclass(%s) AND a.attname = %s AND i.indisvalid
-        )
+        SELECT c.relname
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indexrelid
+          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+         WHERE i.indrelid = to_regclass(%s) AND a.attname = %s AND i.indisvalid
+         ORDER BY c.relname
+         LIMIT 1
         """,
         [table, column],
     )
-    return cursor.fetchone()[0]
+    found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def build_lookup_index(cursor, name: str, table: str, column: str) -> None:
     """An index on the platform's `table` (`column`) for the triggers' or the tick's lookups,
     built only where no valid index of the platform's starts with that column already."""
-    if not _has_index_leading_with(cursor, table, column):
+    if index_leading_with(cursor, table, column) is None:
         build_index_concurrently(cursor, name, f"{table} ({column})")
