@@ -259,7 +259,7 @@ def backfill_against_floor(cursor) -> dict[str, float]:
         cursor.execute("DROP TABLE bench_floor")
         bare_floors.append(_timed(cursor, f"CREATE TABLE bench_floor AS {AGGREGATE}"))
         cursor.execute("DROP TABLE bench_floor")
-    cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty, task_usage_hourly")
+    cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty, task_usage_daily_quarters")
     started = time.perf_counter()
     rollup.backfill()
     return {

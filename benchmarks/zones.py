@@ -1,4 +1,4 @@
-"""Zones: days in a viewer's time zone (issue 13), what the reads and the hourly rollup cost.
+"""Zones: days in a viewer's time zone (issue 13), what the reads and the quarter-hour rollup cost.
 
     python -m benchmarks.zones                  # a history of 100,000 rows (36 days)
     python -m benchmarks.zones --rows 1m        # 1,000,000 rows (365 days)
@@ -7,11 +7,11 @@ A database of its own (usage_bench_zones on the project's server) holding the ma
 synthetic history (`benchmarks/figures.py`: 2,740 rows a day, the busiest runtime about 40% of
 them), reused while it holds --rows rows. Reads are the busiest runtime's 30 and 90 days through
 usage_rollup.queries: UTC days from the daily rollup (today's read), and the days of
-Asia/Kolkata (offset by 30 minutes: an edge hour a day, read from its raw rows) and
-America/Los_Angeles (whole hours only) from the hourly rollup, against the raw read in that zone;
-the median of --repeats reads each. The maintenance figures run the hourly rollup's recompute
-(sql/task_usage_daily_recompute_slices.v3.sql) and, installed in this database for the
-comparison and replaced after, the daily-only one it replaced (v2): a tick after 1,000 new rows
+Asia/Kolkata (offset by 5:30) and America/Los_Angeles (whole hours, a clock change in the 90
+days) from the running sums by quarter hour, against the raw read in that zone; the median of
+--repeats reads each. The maintenance figures run the recompute that writes both tables
+(sql/task_usage_daily_recompute_slices.v4.sql) and, installed in this database for the
+comparison and replaced after, the daily-only one (v2): a tick after 1,000 new rows
 (figures.tick_after_new_rows) and a full backfill from an empty rollup, each way.
 """
 
@@ -29,7 +29,7 @@ DB_NAME = "usage_bench_zones"
 READ_DAYS = (30, 90)
 ZONES = ("Asia/Kolkata", "America/Los_Angeles")
 DAILY_ONLY = "task_usage_daily_recompute_slices.v2.sql"
-WITH_HOURS = "task_usage_daily_recompute_slices.v3.sql"
+WITH_QUARTERS = "task_usage_daily_recompute_slices.v4.sql"
 
 
 def _read_ms(runtime_id, days: int, tz: str, mode: str, repeats: int) -> float:
@@ -54,7 +54,7 @@ def _install(cursor, name: str) -> None:
 def _backfill_seconds(cursor) -> float:
     from usage_rollup import rollup
 
-    cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty, task_usage_hourly")
+    cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty, task_usage_daily_quarters")
     started = time.perf_counter()
     rollup.backfill()
     return time.perf_counter() - started
@@ -68,7 +68,7 @@ def measure(runtime_id, args: argparse.Namespace) -> dict[str, float]:
     found: dict[str, float] = {}
     with connection.cursor() as cursor:
         # As autovacuum leaves them: the reads are index-only scans once the pages are all-visible.
-        cursor.execute("VACUUM ANALYZE task_usage_daily, task_usage_hourly")
+        cursor.execute("VACUUM ANALYZE task_usage_daily, task_usage_daily_quarters")
     for days in READ_DAYS:
         found[f"read {days} d, UTC, rollup (daily)"] = _read_ms(
             runtime_id, days, queries.UTC, "rollup", args.repeats
@@ -87,10 +87,10 @@ def measure(runtime_id, args: argparse.Namespace) -> dict[str, float]:
             )
             found["full backfill, daily only (v2)"] = _backfill_seconds(cursor)
         finally:
-            _install(cursor, WITH_HOURS)
-        # The daily-only recompute left the hours behind: the backfill rebuilds them.
-        found["full backfill, with hours (v3)"] = _backfill_seconds(cursor)
-        found["tick after 1,000 new rows, with hours (v3)"] = 1000 * (
+            _install(cursor, WITH_QUARTERS)
+        # The daily-only recompute left the quarters behind: the backfill rebuilds them.
+        found["full backfill, with quarters (v4)"] = _backfill_seconds(cursor)
+        found["tick after 1,000 new rows, with quarters (v4)"] = 1000 * (
             figures.tick_after_new_rows(cursor, repeats)
         )
     return found
@@ -111,9 +111,10 @@ def table(found: dict[str, float]) -> str:
                     f" {raw / value:7.2f}x faster than raw"
                 )
     for figure, unit in (("tick after 1,000 new rows", "ms"), ("full backfill", "s")):
-        before, after = found[f"{figure}, daily only (v2)"], found[f"{figure}, with hours (v3)"]
+        before = found[f"{figure}, daily only (v2)"]
+        after = found[f"{figure}, with quarters (v4)"]
         lines.append(
-            f"{figure}: daily only {before:.2f} {unit}, with hours {after:.2f} {unit}"
+            f"{figure}: daily only {before:.2f} {unit}, with quarters {after:.2f} {unit}"
             f" ({after / before:.2f}x; bar <=2x)"
         )
     return "\n".join(lines)

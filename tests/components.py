@@ -39,7 +39,7 @@ _TABLE_GRANTS = (
     # The rollup (daily and hourly), its queue (drained FOR UPDATE SKIP LOCKED) and the buckets
     # set aside (an upsert).
     "GRANT SELECT, INSERT, UPDATE, DELETE\n"
-    "   ON task_usage_daily, task_usage_hourly, task_usage_daily_dirty,"
+    "   ON task_usage_daily, task_usage_daily_quarters, task_usage_daily_dirty,"
     " task_usage_daily_set_aside\n"
     "   TO {role};",
     # The state row: watermark, runs, errors, the backfill's lease.

@@ -25,7 +25,13 @@ tests/test_isolation.py installs for its run and drops afterwards. A spec calls:
 """
 
 from tests.committed import STAMP_TRIGGER
-from tests.oracle import BUCKETS_FROM_RAW, BUCKETS_FROM_ROLLUP
+from tests.oracle import (
+    BUCKETS_FROM_RAW,
+    BUCKETS_FROM_ROLLUP,
+    MALFORMED_QUARTERS,
+    QUARTERS_FROM_RAW,
+    QUARTERS_FROM_ROLLUP,
+)
 
 IDS = {
     "wa": "00000000-0000-4000-8000-0000000000a1",
@@ -111,11 +117,18 @@ CREATE FUNCTION isolation.check(
 LANGUAGE plpgsql
 AS $$
 BEGIN
+    -- The daily rollup and, quarter by quarter, its running sums.
     SELECT NOT EXISTS (
                (({BUCKETS_FROM_RAW}) EXCEPT ALL ({BUCKETS_FROM_ROLLUP}))
                UNION ALL
                (({BUCKETS_FROM_ROLLUP}) EXCEPT ALL ({BUCKETS_FROM_RAW}))
-           ),
+           )
+           AND NOT EXISTS (
+               (({QUARTERS_FROM_RAW}) EXCEPT ALL ({QUARTERS_FROM_ROLLUP}))
+               UNION ALL
+               (({QUARTERS_FROM_ROLLUP}) EXCEPT ALL ({QUARTERS_FROM_RAW}))
+           )
+           AND NOT EXISTS ({MALFORMED_QUARTERS}),
            NOT EXISTS (SELECT FROM task_usage_daily_dirty),
            coalesce((SELECT last_error IS NULL FROM task_usage_rollup_state WHERE id = 1), false)
       INTO rollup_equals_oracle, queue_drained, last_tick_ok;
@@ -152,7 +165,7 @@ AS $$
     DELETE FROM workspace;
     DELETE FROM task_usage_daily;
     DELETE FROM task_usage_daily_dirty;
-    DELETE FROM task_usage_hourly;
+    DELETE FROM task_usage_daily_quarters;
     DELETE FROM isolation.backfill_stamp;
     UPDATE task_usage_rollup_state
        SET watermark_at = NULL, last_run_started_at = NULL, last_run_finished_at = NULL,

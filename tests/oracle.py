@@ -23,10 +23,13 @@ BUCKETS_FROM_ROLLUP = """
 """
 
 
-# The hourly rollup's ground truth: the same rows, by UTC hour (as a naive UTC timestamp).
-HOURS_FROM_RAW = """
-    SELECT date_trunc('hour', tu.created_at AT TIME ZONE 'UTC'), a.workspace_id, t.runtime_id,
-           tu.provider, tu.model,
+# The quarter-hour rollup's ground truth: the same rows, by the UTC quarter hour they fall in (its
+# start, as a naive UTC timestamp).
+QUARTERS_FROM_RAW = """
+    SELECT date_trunc('hour', tu.created_at AT TIME ZONE 'UTC')
+           + floor(extract(minute FROM tu.created_at AT TIME ZONE 'UTC') / 15)
+             * interval '15 minutes',
+           a.workspace_id, t.runtime_id, tu.provider, tu.model,
            sum(tu.input_tokens), sum(tu.output_tokens), sum(tu.cache_read_tokens),
            sum(tu.cache_write_tokens), count(*)
       FROM task_usage tu
@@ -36,10 +39,41 @@ HOURS_FROM_RAW = """
      GROUP BY 1, 2, 3, 4, 5
 """
 
-HOURS_FROM_ROLLUP = """
-    SELECT bucket_hour AT TIME ZONE 'UTC', workspace_id, runtime_id, provider, model,
-           input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, event_count
-      FROM task_usage_hourly
+# task_usage_daily_quarters' running sums turned back into each quarter's own sums: a running sum
+# less the one before it in the same bucket.
+QUARTERS_FROM_ROLLUP = """
+    SELECT q.bucket_date + u.quarter * interval '15 minutes', q.workspace_id, q.runtime_id,
+           q.provider, q.model,
+           u.input_tokens - coalesce(lag(u.input_tokens) OVER running, 0),
+           u.output_tokens - coalesce(lag(u.output_tokens) OVER running, 0),
+           u.cache_read_tokens - coalesce(lag(u.cache_read_tokens) OVER running, 0),
+           u.cache_write_tokens - coalesce(lag(u.cache_write_tokens) OVER running, 0),
+           u.event_count - coalesce(lag(u.event_count) OVER running, 0)
+      FROM task_usage_daily_quarters q
+     CROSS JOIN LATERAL unnest(q.quarters, q.input_tokens::numeric[],
+                               q.output_tokens::numeric[], q.cache_read_tokens::numeric[],
+                               q.cache_write_tokens::numeric[], q.event_count::numeric[])
+           WITH ORDINALITY AS u (quarter, input_tokens, output_tokens, cache_read_tokens,
+                                 cache_write_tokens, event_count, position)
+    WINDOW running AS (PARTITION BY q.id ORDER BY u.position)
+"""
+
+# Rows of task_usage_daily_quarters whose arrays are not one quarter each, ascending, once, with
+# a day's bucket: each is a problem of its own (the sums above could not show it).
+MALFORMED_QUARTERS = """
+    SELECT q.bucket_date, q.workspace_id, q.runtime_id, q.provider, q.model
+      FROM task_usage_daily_quarters q
+     WHERE cardinality(q.quarters) = 0
+        OR cardinality(q.quarters) <> ALL (ARRAY[
+               cardinality(q.input_tokens), cardinality(q.output_tokens),
+               cardinality(q.cache_read_tokens), cardinality(q.cache_write_tokens),
+               cardinality(q.event_count)])
+        OR q.quarters <> ARRAY(SELECT DISTINCT x FROM unnest(q.quarters) AS x ORDER BY x)
+        OR q.quarters[1] < 0
+        OR q.quarters[cardinality(q.quarters)] > 95
+        OR NOT EXISTS (SELECT FROM task_usage_daily d
+                        WHERE (d.bucket_date, d.workspace_id, d.runtime_id, d.provider, d.model)
+                            = (q.bucket_date, q.workspace_id, q.runtime_id, q.provider, q.model))
 """
 
 
@@ -77,14 +111,14 @@ def oracle_local_days(cursor, tz: str) -> dict[tuple, tuple]:
     return _buckets(cursor, LOCAL_DAYS_FROM_RAW, (tz,))
 
 
-def oracle_hours(cursor) -> dict[tuple, tuple]:
-    """Every hourly bucket the raw rows make, keyed by the UTC hour (a naive datetime)."""
-    return _buckets(cursor, HOURS_FROM_RAW)
+def oracle_quarters(cursor) -> dict[tuple, tuple]:
+    """Every quarter-hour bucket the raw rows make, keyed by the quarter's start (naive UTC)."""
+    return _buckets(cursor, QUARTERS_FROM_RAW)
 
 
-def rollup_hours(cursor) -> dict[tuple, tuple]:
-    """Every bucket in task_usage_hourly, in the oracle's shape."""
-    return _buckets(cursor, HOURS_FROM_ROLLUP)
+def rollup_quarters(cursor) -> dict[tuple, tuple]:
+    """Every quarter of task_usage_daily_quarters with its own sums, in the oracle's shape."""
+    return _buckets(cursor, QUARTERS_FROM_ROLLUP)
 
 
 def _differences(grain: str, expected: dict, actual: dict) -> list[str]:
@@ -101,14 +135,18 @@ def _differences(grain: str, expected: dict, actual: dict) -> list[str]:
 
 def rollup_differences(cursor) -> list[str]:
     """Each bucket that is missing from, extra in, or different in the rollup, daily
-    (task_usage_daily) or hourly (task_usage_hourly), as a sentence."""
-    return _differences("day", oracle_buckets(cursor), rollup_buckets(cursor)) + _differences(
-        "hour", oracle_hours(cursor), rollup_hours(cursor)
+    (task_usage_daily) or by quarter hour (task_usage_daily_quarters), as a sentence."""
+    cursor.execute(MALFORMED_QUARTERS)
+    malformed = [f"malformed quarters of bucket {row}" for row in cursor.fetchall()]
+    return (
+        _differences("day", oracle_buckets(cursor), rollup_buckets(cursor))
+        + _differences("quarter", oracle_quarters(cursor), rollup_quarters(cursor))
+        + malformed
     )
 
 
 def assert_rollup_matches_oracle(cursor) -> None:
-    """Fail with the differing buckets unless task_usage_daily and task_usage_hourly equal the
-    raw aggregate."""
+    """Fail with the differing buckets unless task_usage_daily and task_usage_daily_quarters
+    equal the raw aggregate."""
     problems = rollup_differences(cursor)
     assert not problems, "rollup differs from the raw aggregate:\n" + "\n".join(problems[:20])

@@ -22,8 +22,8 @@ from usage_rollup.admin import EstimatedCountPaginator
 from usage_rollup.models import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
+    TaskUsageDailyQuarters,
     TaskUsageDailySetAside,
-    TaskUsageHourly,
     TaskUsageRollupState,
 )
 from usage_rollup.rollup import ROLLUP_LOCK_KEY
@@ -39,7 +39,7 @@ YESTERDAY_NOON = datetime.datetime.combine(
 TODAY_START = datetime.datetime.combine(TODAY, datetime.time(0), tzinfo=datetime.UTC)
 ROLLUP_MODELS = (
     TaskUsageDaily,
-    TaskUsageHourly,
+    TaskUsageDailyQuarters,
     TaskUsageDailyDirty,
     TaskUsageDailySetAside,
     TaskUsageRollupState,

@@ -39,7 +39,7 @@ HISTORY_DAYS = 6
 
 EMPTY_EVERYTHING = """
     TRUNCATE workspace, agent_runtime, agent, issue, agent_task_queue, task_usage,
-             task_usage_daily, task_usage_daily_dirty, task_usage_hourly;
+             task_usage_daily, task_usage_daily_dirty, task_usage_daily_quarters;
     DELETE FROM task_usage_rollup_state;
 """
 

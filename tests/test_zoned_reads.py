@@ -1,14 +1,21 @@
 """Days in the viewer's time zone (issue 13): every read mode gives each zone's local days exactly
 as the raw rows' `created_at AT TIME ZONE tz` make them (tests/oracle.py), in zones offset by
 whole hours, 30 and 45 minutes, across their clock changes (23- and 25-hour days, and
-Australia/Lord_Howe's 30-minute one) and at their local midnights; and the API takes `?tz=`.
+Australia/Lord_Howe's 30-minute one) and at their local midnights; in an offset that is no whole
+number of quarter hours, whose midnights are edges read from the raw rows (no IANA zone has one
+since 1972, and task_usage holds no earlier rows: a POSIX rule stands in for it); and the API
+takes `?tz=`. How a UTC day divides among a zone's local days (task_usage_local_day_parts) is
+checked minute by minute against AT TIME ZONE.
 
 One world serves every zone: usage at each zone's local midnights and clock changes, on two
 runtimes whose tasks belong to agents of two workspaces, so that the edges' raw rows are also
-read beside another tenant's rows of the same hour.
+read beside another tenant's rows of the same quarter hour.
 """
 
+import collections
 import datetime
+import pathlib
+import struct
 import zoneinfo
 
 import pytest
@@ -132,7 +139,9 @@ def test_the_realtime_zoned_read_is_exact_with_changes_the_rollup_has_not_seen(c
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_a_utc_alias_read_from_the_hours_equals_the_utc_days_of_the_daily_rollup(zoned_world, mode):
+def test_a_utc_alias_read_from_the_quarters_equals_the_utc_days_of_the_daily_rollup(
+    zoned_world, mode
+):
     for scope, owner in zoned_world.items():
         read = queries.runtime_usage if scope == "runtime" else queries.workspace_usage
         assert read(owner.pk, EARLY, tz="Etc/UTC", source=mode) == read(
@@ -192,19 +201,134 @@ def test_the_api_counts_days_and_dates_in_the_zone_it_is_given(viewer, settings,
     ]
 
 
-def test_an_hour_whose_local_day_changes_and_changes_back_inside_it_is_an_edge(cursor):
-    # No IANA zone does this (so the reads refuse the name; the function takes it): offsets of
-    # +0:50 and +1:50, summer time ending at 00:30, back to 23:30 of the day before. The UTC
-    # hour from 22:00 on 25 October 2025 starts at 23:50 and ends at 23:49:59 on the 25th, but
-    # from 22:10 to 22:40 it is already the 26th there.
-    rule = "AAA-0:50BBB-1:50,M3.5.0/2,M10.5.0/0:30"
-    hours = ["2025-10-25 21:00+00", "2025-10-25 22:00+00", "2025-10-26 00:00+00"]
-    cursor.execute(
-        "SELECT task_usage_local_day_of_hour(hour::timestamptz, %s) FROM unnest(%s::text[]) hour",
-        [rule, hours],
+# Each UTC day's runs, checked minute by minute: every minute in exactly one run, and in a run
+# with a local day only if that is its local day by AT TIME ZONE at its first and last instant.
+_PARTS_AGAINST_AT_TIME_ZONE = """
+    WITH parts AS (
+        SELECT * FROM task_usage_local_day_parts(%(days)s::date[], %(tz)s)
+    ),
+    minutes AS (
+        SELECT d.day, m.minute,
+               d.day::timestamp AT TIME ZONE 'UTC' + m.minute * interval '1 minute' AS first_instant
+          FROM unnest(%(days)s::date[]) AS d (day)
+         CROSS JOIN generate_series(0, 1439) AS m (minute)
     )
+    SELECT m.day, m.minute, count(p.*) AS runs,
+           bool_and(p.local_date IS NULL
+                    OR (p.local_date = (m.first_instant AT TIME ZONE %(tz)s)::date
+                        AND p.local_date = ((m.first_instant + interval '59.999999 seconds')
+                                            AT TIME ZONE %(tz)s)::date)) AS right_day,
+           bool_and(p.local_date IS NOT NULL) AS whole
+      FROM minutes m
+      LEFT JOIN parts p
+        ON p.bucket_date = m.day
+       AND m.minute >= p.first_quarter * 15
+       AND m.minute < p.end_quarter * 15
+     GROUP BY m.day, m.minute
+"""
+
+
+def _days_around(days) -> list[datetime.date]:
+    return sorted({day + n * DAY for day in days for n in (-1, 0, 1)})
+
+
+@pytest.mark.parametrize("tz", sorted(ZONES))
+def test_each_utc_day_divides_into_runs_of_its_zones_local_days(cursor, tz):
+    days = _days_around(ZONES[tz])
+    cursor.execute(_PARTS_AGAINST_AT_TIME_ZONE, {"days": days, "tz": tz})
+    minutes = cursor.fetchall()
+
+    assert len(minutes) == 1440 * len(days)
+    assert all(runs == 1 for _, _, runs, _, _ in minutes), "a minute in no run, or in two"
+    assert all(right for *_, right, _ in minutes), "a minute in a run of another local day"
+    assert all(whole for *_, whole in minutes), "an edge in a zone whose offsets are quarter hours"
+
+
+# No IANA zone does this (so the reads refuse the name; the function takes it): offsets of +0:50
+# and +1:50, summer time ending at 00:30, back to 23:30 of the day before. On 25 October 2025
+# (UTC) the local day turns the 26th at 22:10, back to the 25th at 22:40 (the clock change), and
+# the 26th again at 23:10: three quarters that lie in no one local day.
+ODD_RULE = "AAA-0:50BBB-1:50,M3.5.0/2,M10.5.0/0:30"
+ODD_DAY = datetime.date(2025, 10, 25)
+
+
+def test_a_quarter_whose_local_day_changes_and_changes_back_inside_it_is_an_edge(cursor):
+    rule, day = ODD_RULE, ODD_DAY
+    cursor.execute(
+        "SELECT first_quarter, end_quarter, local_date"
+        " FROM task_usage_local_day_parts(%s, %s) ORDER BY first_quarter",
+        [[day], rule],
+    )
+    the_26th = day + DAY
     assert cursor.fetchall() == [
-        (datetime.date(2025, 10, 25),),
-        (None,),
-        (datetime.date(2025, 10, 26),),
+        (0, 88, day),
+        (88, 89, None),
+        (89, 90, the_26th),
+        (90, 91, None),
+        (91, 92, day),
+        (92, 93, None),
+        (93, 96, the_26th),
     ]
+    cursor.execute(_PARTS_AGAINST_AT_TIME_ZONE, {"days": [day], "tz": rule})
+    assert all(runs == 1 and right for _, _, runs, right, _ in cursor.fetchall())
+
+
+def test_every_read_mode_reads_the_edges_of_an_offset_of_no_whole_quarter_hours(
+    cursor, monkeypatch
+):
+    # The reads take only IANA names; this one stands in for an offset no zone has had since
+    # 1972, so that the edges' raw rows are read: each quarter with a local midnight or the
+    # clock change in it, beside another tenant's rows of the same quarter and slice.
+    monkeypatch.setattr(queries, "_known_zones", lambda: frozenset({ODD_RULE}))
+    ws, other_ws = world.workspace(), world.workspace()
+    runtime, other = world.runtime(ws), world.runtime(other_ws)
+    agent, other_agent = world.agent(ws), world.agent(other_ws)
+    start = datetime.datetime.combine(ODD_DAY, datetime.time(0), UTC)
+    at = [start + datetime.timedelta(hours=12)]
+    for turn in (datetime.timedelta(hours=22, minutes=m) for m in (10, 40, 70)):
+        at += [start + turn - MINUTE, start + turn, start + turn + MINUTE]
+    for n, moment in enumerate(at):
+        world.usage(world.task(agent, runtime), at=moment, input_tokens=10**n)
+        world.usage(world.task(other_agent, other), at=moment, input_tokens=7)
+    assert not rollup.tick(datetime.timedelta(0)).failed
+    # A row the tick has not seen, in an edge quarter: every mode reads it from the raw rows.
+    world.usage(world.task(agent, runtime), at=start + datetime.timedelta(hours=22, minutes=12))
+
+    for since in (ODD_DAY - DAY, ODD_DAY + DAY):
+        expected = expected_usage(cursor, "runtime", runtime.pk, since, ODD_RULE)
+        assert expected, "the oracle has no rows: the test would prove nothing"
+        for mode in MODES:
+            read = queries.runtime_usage(runtime.pk, since, tz=ODD_RULE, source=mode)
+            assert read == expected, f"{mode} read since {since}"
+
+
+def _transitions(path) -> list[tuple[int, int]]:
+    """(UTC second, offset after) of each clock change in a TZif file's 64-bit section."""
+    data = path.read_bytes()
+    counts = struct.unpack(">6l", data[20:44])
+    isut, isstd, leap, times, types, chars = counts
+    start = 44 + times * 5 + types * 6 + chars + leap * 8 + isstd + isut
+    isut, isstd, leap, times, types, chars = struct.unpack(">6l", data[start + 20 : start + 44])
+    at = start + 44
+    moments = struct.unpack(f">{times}q", data[at : at + 8 * times])
+    indexes = data[at + 8 * times : at + 9 * times]
+    offsets_at = at + 9 * times
+    offsets = [
+        struct.unpack(">l", data[offsets_at + 6 * n : offsets_at + 6 * n + 4])[0]
+        for n in range(types)
+    ]
+    return [(moment, offsets[index]) for moment, index in zip(moments, indexes, strict=True)]
+
+
+def test_no_zone_changes_its_clock_twice_in_one_utc_day():
+    # task_usage_local_day_parts finds a day's change of clock by the offsets at its two ends:
+    # two changes in one UTC day that cancel out would not show. None in the zone database.
+    folder = next(pathlib.Path(path) for path in zoneinfo.TZPATH if pathlib.Path(path).is_dir())
+    twice = []
+    for name in sorted(zoneinfo.available_timezones()):
+        days = [moment // 86400 for moment, _ in _transitions(folder / name)]
+        twice += [(name, day) for day, count in collections.Counter(days).items() if count > 1]
+    # The files were read: the zone database and one zone's 186 clock changes since 1883.
+    assert len(zoneinfo.available_timezones()) > 400
+    assert len(_transitions(folder / "America/Los_Angeles")) > 100
+    assert not twice, f"UTC days with two clock changes: {twice[:5]}"

@@ -30,8 +30,8 @@ from usage_rollup.models import (
     AgentRuntime,
     TaskUsageDaily,
     TaskUsageDailyDirty,
+    TaskUsageDailyQuarters,
     TaskUsageDailySetAside,
-    TaskUsageHourly,
     TaskUsageRollupState,
     Workspace,
 )
@@ -200,21 +200,18 @@ class TaskUsageDailyAdmin(BucketAdmin):
         )
 
 
-@admin.register(TaskUsageHourly)
-class TaskUsageHourlyAdmin(BucketAdmin):
-    """The UTC hours of each bucket, read-only: they are verified, queued and recomputed with
-    their daily bucket, from its page."""
+@admin.register(TaskUsageDailyQuarters)
+class TaskUsageDailyQuartersAdmin(BucketAdmin):
+    """Each bucket's running sums by quarter hour, read-only: they are verified, queued and
+    recomputed with their daily bucket, from its page. The list shows how many quarters have
+    usage; a row's page shows the arrays."""
 
-    key_columns = ("bucket_hour", "workspace", "runtime", "provider", "model")
-    list_filter = (
-        ("bucket_hour", admin.DateFieldListFilter),
-        WorkspaceFilter,
-        RuntimeFilter,
-        "provider",
-        "model",
-    )
-    list_display = (*key_columns, *TOKEN_FIELDS, "event_count", "updated_at")
-    ordering = ("-bucket_hour", "workspace_id", "runtime_id", "provider", "model")
+    list_display = (*BucketAdmin.key_columns, "quarters_with_usage", "updated_at")
+    ordering = ("-bucket_date", "workspace_id", "runtime_id", "provider", "model")
+
+    @admin.display(description="quarter hours with usage")
+    def quarters_with_usage(self, bucket) -> int:
+        return len(bucket.quarters)
 
 
 @admin.register(TaskUsageDailyDirty)

@@ -1,6 +1,6 @@
 """The read path: usage per day, provider and model of a runtime or a workspace, and the views
 that stay on the raw table (per agent, per hour of the day). Days are UTC days, or the days of
-any IANA time zone the caller names (`tz`), read exactly from the hourly rollup.
+any IANA time zone the caller names (`tz`), read exactly from the quarter-hour running sums.
 
 Three read modes return the same rows (`config.read_mode()` picks one at call time):
 - raw: a GROUP BY over task_usage, the truth, whose cost grows with the scope's history;
@@ -281,19 +281,25 @@ _REALTIME_DAILY = """
 """
 
 # Days in a viewer's time zone (issue 13), for any zone but UTC (UTC days are the daily
-# statements above). A local day D counts the raw rows whose task_usage_local_day is D. The
-# hourly rollup serves every whole UTC hour (task_usage_local_day_of_hour: the hour lies in one
-# local day); an hour that straddles a local midnight, in a zone offset by 30 or 45 minutes, or
-# holds a change of the zone's clock, is an edge: the scope's own raw rows of that hour, provider
-# and model are read instead, each counted in its own local day. They are reached through the day
-# index (task_usage_day_model_idx) of the hour's UTC day, provider and model, which holds every
-# tenant's rows of that slice; the hour's are kept.
+# statements above). A local day D counts the raw rows whose task_usage_local_day is D. Each UTC
+# day of the scope's buckets divides into runs of quarter hours that lie in one local day
+# (task_usage_local_day_parts), and a bucket's usage in a run is the difference of two of its
+# running sums in task_usage_daily_quarters: the one at the end of its last quarter with usage in
+# the run less the one at the end of its last quarter before it (width_bucket finds each position
+# by binary search in the bucket's ascending quarters; position 0, no quarter, is no usage yet).
+# A bucket with no usage in a run gives no row for it. The rollup keeps every difference of two
+# running sums of a bucket within bigint's range (sql/task_usage_daily_recompute_slices.v4.sql).
+# A run that lies in no single local day, an edge (a zone offset that is not a whole number of
+# quarter hours, as some were before the 1970s), takes the scope's own raw rows of it instead,
+# each counted in its own local day, reached through the day index (task_usage_day_model_idx) of
+# the bucket's UTC day, provider and model, which holds every tenant's rows of that slice.
 #
 # The period starts a day before the local day `since` starts, in UTC: a local midnight that a
 # clock change makes ambiguous or skips is then inside it whatever AT TIME ZONE makes of it, and
-# the rows and hours before `since` are dropped by their local day.
-_ZONED_FIRST_HOUR = "((%(since)s::date::timestamp AT TIME ZONE %(tz)s) - interval '1 day')"
-_ZONED_FIRST_DAY = f"task_usage_utc_day({_ZONED_FIRST_HOUR})"
+# the rows and runs before `since` are dropped by their local day.
+_ZONED_FIRST_DAY = (
+    "task_usage_utc_day((%(since)s::date::timestamp AT TIME ZONE %(tz)s) - interval '1 day')"
+)
 
 # The scope's raw rows, by local day.
 _RAW_ZONED = f"""
@@ -308,42 +314,60 @@ _RAW_ZONED = f"""
      GROUP BY 1, 2, 3
 """
 
-# The scope's hours of the period, summed over its buckets' workspaces or runtimes (in the read
-# index's order: no sort), each with its local day (NULL for an edge), worked out once per hour,
-# not per provider and model. {hours_filter} leaves out hours the realtime read recomputes.
-_ZONED_HOURS = f"""
-    scope_hours AS MATERIALIZED (
-        SELECT h.bucket_hour, h.provider, h.model, {{hour_sums}}
-          FROM task_usage_hourly h
-         WHERE h.{{column}} = %(id)s
-           AND h.bucket_hour >= {_ZONED_FIRST_HOUR}
-           {{hours_filter}}
-         GROUP BY h.bucket_hour, h.provider, h.model
+# The runs of the UTC days the scope has buckets on, then each bucket's usage in each run (the
+# differences are taken before the rows are grouped, so that the grouping does not carry the
+# arrays). {days_filter} leaves out buckets the realtime read recomputes.
+_ZONED_RUNS = f"""
+    day_parts AS MATERIALIZED (
+        SELECT p.bucket_date, p.first_quarter, p.end_quarter, p.local_date
+          FROM task_usage_local_day_parts(
+                   ARRAY(SELECT DISTINCT q.bucket_date
+                           FROM task_usage_daily_quarters q
+                          WHERE q.{{column}} = %(id)s
+                            AND q.bucket_date >= {_ZONED_FIRST_DAY}),
+                   %(tz)s) AS p
+         WHERE p.local_date >= %(since)s OR p.local_date IS NULL
     ),
-    hour_days AS MATERIALIZED (
-        SELECT o.bucket_hour, task_usage_local_day_of_hour(o.bucket_hour, %(tz)s) AS date
-          FROM (SELECT DISTINCT bucket_hour FROM scope_hours) AS o
+    runs AS MATERIALIZED (
+        SELECT p.bucket_date, p.first_quarter, p.end_quarter, p.local_date AS date, q.provider,
+               q.model,
+               coalesce(q.input_tokens[e.upto], 0) - coalesce(q.input_tokens[e.before], 0)
+               AS input_tokens,
+               coalesce(q.output_tokens[e.upto], 0) - coalesce(q.output_tokens[e.before], 0)
+               AS output_tokens,
+               coalesce(q.cache_read_tokens[e.upto], 0)
+               - coalesce(q.cache_read_tokens[e.before], 0) AS cache_read_tokens,
+               coalesce(q.cache_write_tokens[e.upto], 0)
+               - coalesce(q.cache_write_tokens[e.before], 0) AS cache_write_tokens
+          FROM task_usage_daily_quarters q
+          JOIN day_parts p ON p.bucket_date = q.bucket_date
+         CROSS JOIN LATERAL (
+               SELECT width_bucket((p.first_quarter - 1)::smallint, q.quarters) AS before,
+                      width_bucket((p.end_quarter - 1)::smallint, q.quarters) AS upto
+               ) AS e
+         WHERE q.{{column}} = %(id)s
+           AND q.bucket_date >= {_ZONED_FIRST_DAY}
+           AND e.upto > e.before
+           {{days_filter}}
     ),
-    hours AS MATERIALIZED (
-        SELECT d.date, h.*
-          FROM scope_hours h
-          JOIN hour_days d ON d.bucket_hour = h.bucket_hour
-    ),
-    -- The edges' raw rows: the scope's rows of each edge hour, through its slice's day index
+    -- The edges' raw rows: the scope's rows of each edge run, through its slice's day index
     -- (OFFSET 0 keeps the lookup per edge: the planner cannot turn it into a scan of task_usage,
     -- whatever it guesses of the edges).
     edge_rows AS MATERIALIZED (
         SELECT task_usage_local_day(u.created_at, %(tz)s) AS date, u.provider, u.model,
                u.input_tokens, u.output_tokens, u.cache_read_tokens, u.cache_write_tokens
-          FROM (SELECT DISTINCT bucket_hour, provider, model FROM hours WHERE date IS NULL) AS e
+          FROM (SELECT DISTINCT bucket_date, first_quarter, end_quarter, provider, model
+                  FROM runs
+                 WHERE date IS NULL) AS e
           CROSS JOIN LATERAL (
                 SELECT tu.task_id, tu.created_at, tu.provider, tu.model, tu.input_tokens,
                        tu.output_tokens, tu.cache_read_tokens, tu.cache_write_tokens
                   FROM task_usage tu
-                 WHERE task_usage_utc_day(tu.created_at) = task_usage_utc_day(e.bucket_hour)
+                 WHERE task_usage_utc_day(tu.created_at) = e.bucket_date
                    AND tu.provider = e.provider
                    AND tu.model = e.model
-                   AND task_usage_utc_hour(tu.created_at) = e.bucket_hour
+                   AND task_usage_utc_quarter(tu.created_at) >= e.first_quarter
+                   AND task_usage_utc_quarter(tu.created_at) < e.end_quarter
                 OFFSET 0) AS u
           JOIN agent_task_queue t ON t.id = u.task_id
           JOIN agent a ON a.id = t.agent_id
@@ -352,38 +376,38 @@ _ZONED_HOURS = f"""
            AND task_usage_local_day(u.created_at, %(tz)s) >= %(since)s
     )"""
 
-_ZONED_FROM_HOURS = """
-    SELECT h.date, h.provider, h.model, h.input_tokens, h.output_tokens, h.cache_read_tokens,
-           h.cache_write_tokens
-      FROM hours h
-     WHERE h.date >= %(since)s
+_ZONED_FROM_RUNS = """
+    SELECT r.date, r.provider, r.model, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+           r.cache_write_tokens
+      FROM runs r
+     WHERE r.date IS NOT NULL
     UNION ALL
     SELECT * FROM edge_rows"""
 
 _ROLLUP_ZONED = (
     """
     WITH"""
-    + _ZONED_HOURS
+    + _ZONED_RUNS
     + """
     SELECT usage.date, usage.provider, usage.model, {sums}
       FROM ("""
-    + _ZONED_FROM_HOURS
+    + _ZONED_FROM_RUNS
     + """) AS usage
      GROUP BY 1, 2, 3
 """
 )
 
-# The realtime read in a zone: as _REALTIME_DAILY (the argument there holds hour by hour, since a
-# bucket's hours are written with it), the settled hours and edges from the hourly rollup and the
-# raw rows of the edge hours, the stale slices from their raw rows, each row in its local day.
+# The realtime read in a zone: as _REALTIME_DAILY (the argument there holds for the running sums,
+# since a bucket's are written with it), the settled buckets' runs and edges from the rollup, the
+# stale slices from their raw rows, each row in its local day.
 _REALTIME_ZONED = (
     """
 {stale_slices},"""
-    + _ZONED_HOURS
+    + _ZONED_RUNS
     + """
     SELECT usage.date, usage.provider, usage.model, {sums}
       FROM ("""
-    + _ZONED_FROM_HOURS
+    + _ZONED_FROM_RUNS
     + """
             UNION ALL
             SELECT task_usage_local_day(r.created_at, %(tz)s), r.provider, r.model,
@@ -408,14 +432,14 @@ _REALTIME_ZONED = (
 """
 )
 
-# The realtime read leaves out the hours of stale slices (their rows are read instead) and, when
-# the snapshot has no watermark as late as the one read, every hour (the raw read serves).
-_REALTIME_HOURS_FILTER = """AND EXISTS (SELECT FROM settled)
+# The realtime read leaves out the buckets of stale slices (their rows are read instead) and,
+# when the snapshot has no watermark as late as the one read, every bucket (the raw read serves).
+_REALTIME_DAYS_FILTER = """AND EXISTS (SELECT FROM settled)
            AND NOT EXISTS (
                    SELECT FROM stale s
-                    WHERE s.bucket_date = task_usage_utc_day(h.bucket_hour)
-                      AND s.provider = h.provider
-                      AND s.model = h.model)"""
+                    WHERE s.bucket_date = q.bucket_date
+                      AND s.provider = q.provider
+                      AND s.model = q.model)"""
 
 _DAILY_ROWS = """
     SELECT usage.date, usage.provider, usage.model, usage.input_tokens,
@@ -452,14 +476,13 @@ def _daily_sql(mode: ReadMode, scope: Scope, zoned: bool = False) -> str:
     if zoned:
         if mode == "raw":
             return _RAW_ZONED.format(sums=_SUMS.format(rows="tu"), **names)
-        template, hours_filter, stale = _ROLLUP_ZONED, "", ""
+        template, days_filter, stale = _ROLLUP_ZONED, "", ""
         if mode == "realtime":
-            template, hours_filter = _REALTIME_ZONED, _REALTIME_HOURS_FILTER
+            template, days_filter = _REALTIME_ZONED, _REALTIME_DAYS_FILTER
             stale = _stale_slices(scope, _ZONED_FIRST_DAY)
         return template.format(
             stale_slices=stale,
-            hour_sums=_SUMS.format(rows="h"),
-            hours_filter=hours_filter,
+            days_filter=days_filter,
             sums=_SUMS.format(rows="usage"),
             raw=_daily_sql("raw", scope, zoned),
             **names,
@@ -653,7 +676,7 @@ def _read(
 ) -> list[tuple]:
     mode = source or config.read_mode()
     params = {"id": scope_id, "since": since}
-    # UTC days are the daily rollup's; any other zone's are read from the hourly one.
+    # UTC days are the daily rollup's; any other zone's are read from its quarter hours.
     zoned = tz != UTC
     if zoned:
         params["tz"] = time_zone(tz)

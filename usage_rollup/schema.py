@@ -97,7 +97,7 @@ ROLLUP_TABLES = (
     "task_usage_rollup_state",
     "task_usage_daily_deleted_tasks",
     "task_usage_daily_deleted_usage",
-    "task_usage_hourly",
+    "task_usage_daily_quarters",
 )
 ROLLUP_TYPES = ("task_usage_bucket_key", "task_usage_task_owner")
 

@@ -4,9 +4,9 @@ A bucket may differ from the raw rows for two reasons. It is *pending* when the 
 caught up with it yet: it is in the dirty queue, or one of its rows was written at or above the
 watermark (less the tick's one-second re-read). That is normal on a live system and the next tick
 fixes it. Any other difference is *wrong*, which should never happen; `repair` queues those
-buckets so the next tick recomputes them from the raw rows. A bucket is compared with its hours
-too (task_usage_hourly): a bucket one of whose hours differs is wrong or pending in the same way,
-and its repair (a recompute of the bucket) rewrites its hours.
+buckets so the next tick recomputes them from the raw rows. A bucket's running sums by quarter
+hour (task_usage_daily_quarters) are compared too: a bucket whose quarters differ is wrong or
+pending in the same way, and its repair (a recompute of the bucket) rewrites them.
 
 History is compared one slice of days at a time, on the server, which returns only the buckets
 that differ: memory stays bounded on a table of any size.
@@ -25,14 +25,13 @@ BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
 Totals = tuple[int, int, int, int, int]
 
 # The raw aggregate and the rollup rows of the days [since, until), the buckets that are still
-# pending, and every bucket whose totals differ, or one of whose hours differs from the hourly
-# rollup's (task_usage_hourly), in one statement: one snapshot. The raw rows are grouped once, by
-# hour, and the hours summed by day.
+# pending, and every bucket whose totals differ, or whose running sums by quarter hour differ
+# from task_usage_daily_quarters', in one statement: one snapshot. The raw rows are grouped once,
+# by quarter hour, and the quarters summed by day.
 _DIFFERENCES = """
-WITH raw_hours AS MATERIALIZED (
-    SELECT task_usage_utc_day(tu.created_at) AS bucket_date,
-           task_usage_utc_hour(tu.created_at) AS bucket_hour, a.workspace_id, t.runtime_id,
-           tu.provider, tu.model,
+WITH raw_quarters AS MATERIALIZED (
+    SELECT task_usage_utc_day(tu.created_at) AS bucket_date, a.workspace_id, t.runtime_id,
+           tu.provider, tu.model, task_usage_utc_quarter(tu.created_at) AS quarter,
            sum(tu.input_tokens) AS input_tokens, sum(tu.output_tokens) AS output_tokens,
            sum(tu.cache_read_tokens) AS cache_read_tokens,
            sum(tu.cache_write_tokens) AS cache_write_tokens, count(*) AS event_count
@@ -48,7 +47,27 @@ raw AS (
     SELECT bucket_date, workspace_id, runtime_id, provider, model,
            ARRAY[sum(input_tokens), sum(output_tokens), sum(cache_read_tokens),
                  sum(cache_write_tokens), sum(event_count)] AS totals
-      FROM raw_hours
+      FROM raw_quarters
+     GROUP BY 1, 2, 3, 4, 5
+),
+raw_running AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model,
+           array_agg(quarter ORDER BY quarter) AS quarters,
+           array_agg(input_tokens ORDER BY quarter) AS input_tokens,
+           array_agg(output_tokens ORDER BY quarter) AS output_tokens,
+           array_agg(cache_read_tokens ORDER BY quarter) AS cache_read_tokens,
+           array_agg(cache_write_tokens ORDER BY quarter) AS cache_write_tokens,
+           array_agg(event_count ORDER BY quarter) AS event_count
+      FROM (SELECT bucket_date, workspace_id, runtime_id, provider, model, quarter,
+                   sum(input_tokens) OVER bucket AS input_tokens,
+                   sum(output_tokens) OVER bucket AS output_tokens,
+                   sum(cache_read_tokens) OVER bucket AS cache_read_tokens,
+                   sum(cache_write_tokens) OVER bucket AS cache_write_tokens,
+                   sum(event_count) OVER bucket AS event_count
+              FROM raw_quarters
+            WINDOW bucket AS (PARTITION BY bucket_date, workspace_id, runtime_id, provider,
+                                           model
+                              ORDER BY quarter)) AS r
      GROUP BY 1, 2, 3, 4, 5
 ),
 rolled AS (
@@ -58,24 +77,24 @@ rolled AS (
       FROM task_usage_daily
      WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
 ),
-rolled_hours AS (
-    SELECT task_usage_utc_day(bucket_hour) AS bucket_date, bucket_hour, workspace_id,
-           runtime_id, provider, model,
-           ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                 event_count]::numeric[] AS totals
-      FROM task_usage_hourly
-     WHERE bucket_hour >= %(since)s::date::timestamp AT TIME ZONE 'UTC'
-       AND bucket_hour < %(until)s::date::timestamp AT TIME ZONE 'UTC'
+rolled_quarters AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model, quarters,
+           input_tokens::numeric[] AS input_tokens, output_tokens::numeric[] AS output_tokens,
+           cache_read_tokens::numeric[] AS cache_read_tokens,
+           cache_write_tokens::numeric[] AS cache_write_tokens,
+           event_count::numeric[] AS event_count
+      FROM task_usage_daily_quarters
+     WHERE bucket_date >= %(since)s AND bucket_date < %(until)s
 ),
-hours_differ AS (
-    SELECT DISTINCT bucket_date, workspace_id, runtime_id, provider, model
-      FROM (SELECT bucket_date, bucket_hour, workspace_id, runtime_id, provider, model,
-                   ARRAY[input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                         event_count] AS totals
-              FROM raw_hours) AS r
-      FULL JOIN rolled_hours h
-     USING (bucket_date, bucket_hour, workspace_id, runtime_id, provider, model)
-     WHERE r.totals IS DISTINCT FROM h.totals
+quarters_differ AS (
+    SELECT bucket_date, workspace_id, runtime_id, provider, model
+      FROM raw_running r
+      FULL JOIN rolled_quarters q USING (bucket_date, workspace_id, runtime_id, provider, model)
+     WHERE (r.quarters, r.input_tokens, r.output_tokens, r.cache_read_tokens,
+            r.cache_write_tokens, r.event_count)
+           IS DISTINCT FROM
+           (q.quarters, q.input_tokens, q.output_tokens, q.cache_read_tokens,
+            q.cache_write_tokens, q.event_count)
 ),
 pending AS (
     SELECT bucket_date, workspace_id, runtime_id, provider, model
@@ -105,7 +124,7 @@ SELECT bucket_date, workspace_id, runtime_id, provider, model, raw.totals, rolle
        x.bucket_date IS NOT NULL
   FROM raw
   FULL JOIN rolled USING (bucket_date, workspace_id, runtime_id, provider, model)
-  FULL JOIN hours_differ x USING (bucket_date, workspace_id, runtime_id, provider, model) AS k
+  FULL JOIN quarters_differ x USING (bucket_date, workspace_id, runtime_id, provider, model) AS k
  WHERE raw.totals IS DISTINCT FROM rolled.totals OR x.bucket_date IS NOT NULL
  ORDER BY bucket_date, workspace_id, runtime_id, provider, model
 """
@@ -131,13 +150,14 @@ class BucketDifference:
     raw: Totals | None
     rollup: Totals | None
     pending: bool
-    # One of its hours in task_usage_hourly differs from the raw rows' (or is missing or extra).
-    hours_differ: bool = False
+    # Its running sums by quarter hour in task_usage_daily_quarters differ from the raw rows' (or
+    # its row there is missing or extra).
+    quarters_differ: bool = False
 
     def describe(self) -> str:
         where = describe_bucket(self.key)
         if self.raw == self.rollup:
-            what = "its hours in the hourly rollup differ from the raw rows'"
+            what = "its running sums by quarter hour differ from the raw rows'"
         elif self.rollup is None:
             what = f"missing from the rollup (raw {_totals(self.raw)})"
         elif self.raw is None:
@@ -169,14 +189,14 @@ def _totals(totals: Totals | None) -> str:
 
 
 def _as_difference(row: tuple) -> BucketDifference:
-    key, raw, rollup, pending, hours_differ = row[:5], row[5], row[6], row[7], row[8]
+    key, raw, rollup, pending, quarters_differ = row[:5], row[5], row[6], row[7], row[8]
     return BucketDifference(
         key=tuple(key),
         # numeric in the query, so that a sum past bigint's range is compared, not an error.
         raw=tuple(int(value) for value in raw) if raw is not None else None,
         rollup=tuple(int(value) for value in rollup) if rollup is not None else None,
         pending=pending,
-        hours_differ=hours_differ,
+        quarters_differ=quarters_differ,
     )
 
 

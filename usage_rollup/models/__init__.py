@@ -2,8 +2,8 @@ from usage_rollup.models.platform import Agent, AgentRuntime, AgentTaskQueue, Ta
 from usage_rollup.models.rollup import (
     TaskUsageDaily,
     TaskUsageDailyDirty,
+    TaskUsageDailyQuarters,
     TaskUsageDailySetAside,
-    TaskUsageHourly,
     TaskUsageRollupState,
 )
 
@@ -14,8 +14,8 @@ __all__ = [
     "TaskUsage",
     "TaskUsageDaily",
     "TaskUsageDailyDirty",
+    "TaskUsageDailyQuarters",
     "TaskUsageDailySetAside",
-    "TaskUsageHourly",
     "TaskUsageRollupState",
     "Workspace",
 ]

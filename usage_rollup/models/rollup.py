@@ -1,5 +1,6 @@
 """The rollup's own tables. Only the SQL functions in `usage_rollup/sql/` write them."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from usage_rollup.models.expressions import TransactionNow
@@ -61,53 +62,38 @@ class TaskUsageDaily(BucketKey):
         ]
 
 
-class TaskUsageHourly(models.Model):
-    """One UTC hour of a daily bucket (sql/task_usage_utc_hour.v1.sql): the grain that days in
-    any time zone are read from (queries.py). Written with its daily bucket, in the same
-    statement, by sql/task_usage_daily_recompute_slices.v3.sql, so it has the daily rollup's
-    invalidation, watermark and guarantees; the hours of a day sum to its daily bucket."""
+class TaskUsageDailyQuarters(BucketKey):
+    """A daily bucket's usage by quarter hour of its UTC day (sql/task_usage_utc_quarter.v1.sql),
+    as running sums: `quarters` lists the quarters that have usage, ascending, and each sum array
+    holds the bucket's total up to the end of the quarter at the same position (the last entry is
+    the daily bucket's total). Any run of quarters, and so any part of a day in any time zone, is
+    the difference of two running sums (queries.py). Written with its daily bucket, in the same
+    statement, by sql/task_usage_daily_recompute_slices.v4.sql, so it has the daily rollup's
+    invalidation, watermark and guarantees; one row per row of task_usage_daily."""
 
-    bucket_hour = models.DateTimeField()
-    workspace_id = models.UUIDField()
-    runtime_id = models.UUIDField()
-    provider = models.TextField()
-    model = models.TextField()
-    input_tokens = models.BigIntegerField()
-    output_tokens = models.BigIntegerField()
-    cache_read_tokens = models.BigIntegerField()
-    cache_write_tokens = models.BigIntegerField()
-    event_count = models.BigIntegerField()
+    quarters = ArrayField(models.SmallIntegerField())
+    input_tokens = ArrayField(models.BigIntegerField())
+    output_tokens = ArrayField(models.BigIntegerField())
+    cache_read_tokens = ArrayField(models.BigIntegerField())
+    cache_write_tokens = ArrayField(models.BigIntegerField())
+    event_count = ArrayField(models.BigIntegerField())
     updated_at = models.DateTimeField(db_default=TransactionNow())
 
     class Meta:
-        db_table = "task_usage_hourly"
-        verbose_name = "hourly usage bucket"
+        db_table = "task_usage_daily_quarters"
+        verbose_name = "daily usage by quarter hour"
+        verbose_name_plural = "daily usage by quarter hour"
         constraints = [
-            # The hour first: a recompute of a month of slices (a backfill's) or of one slice
-            # replaces a range of this key, the slices' provider and model read in the index.
-            models.UniqueConstraint(
-                fields=("bucket_hour", "provider", "model", "workspace_id", "runtime_id"),
-                name="task_usage_hourly_bucket_key",
-            ),
+            models.UniqueConstraint(fields=BUCKET_KEY, name="task_usage_daily_quarters_key"),
         ]
+        # The zoned reads': a scope's buckets of a period (their arrays are too wide for an
+        # index's INCLUDE: 96 quarters of five sums are 4 kB).
         indexes = [
-            # As the daily read indexes: a scope's hours of a period, with their sums, an
-            # index-only scan. A single bucket's recompute replaces a range of the runtime's.
+            models.Index(fields=["runtime_id", "-bucket_date"], name="usage_quarters_runtime_idx"),
             models.Index(
-                fields=["runtime_id", "-bucket_hour", "provider", "model"],
-                include=TOKEN_FIELDS,
-                name="usage_hourly_runtime_read_idx",
-            ),
-            models.Index(
-                fields=["workspace_id", "-bucket_hour", "provider", "model"],
-                include=TOKEN_FIELDS,
-                name="usage_hourly_ws_read_idx",
+                fields=["workspace_id", "-bucket_date"], name="usage_quarters_workspace_idx"
             ),
         ]
-
-    def __str__(self) -> str:
-        hour = f"{self.bucket_hour:%Y-%m-%d %H:00} UTC"
-        return f"{hour} {self.provider}/{self.model} on runtime {self.runtime_id}"
 
 
 class TaskUsageDailyDirty(BucketKey):

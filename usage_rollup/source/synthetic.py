@@ -140,7 +140,7 @@ SELECT pg_temp.synthetic_uuid(u.at), ti.id, m.provider, m.model,
 
 _RESET = """
 TRUNCATE workspace, agent_runtime, agent, issue, agent_task_queue, task_usage,
-         task_usage_daily, task_usage_daily_dirty, task_usage_hourly;
+         task_usage_daily, task_usage_daily_dirty, task_usage_daily_quarters;
 UPDATE task_usage_rollup_state
    SET watermark_at = NULL, last_run_started_at = NULL, last_run_finished_at = NULL,
        last_run_rows = NULL, last_error = NULL, last_error_at = NULL, failed_runs = 0;
