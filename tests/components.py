@@ -283,7 +283,6 @@ unix_socket_directories = ''
 shared_buffers = 32MB
 max_connections = 40
 fsync = off
-full_page_writes = off
 hot_standby_feedback = on
 wal_receiver_status_interval = 1s
 """

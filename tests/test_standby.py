@@ -11,6 +11,7 @@ import time
 import uuid
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.messages.storage.cookie import CookieStorage
 from django.core.management import call_command
@@ -169,7 +170,6 @@ def test_realtime_reads_on_the_standby_equal_raw_reads_of_its_snapshot_under_wri
                 snapshots += 1
                 inexact += not exact
                 pending += lagging
-        connections["replica"].close()
         components.wait_for_replay(standby_pair.primary, standby_pair.standby)
         last_watermark = committed.watermark(standby)
 
@@ -319,8 +319,6 @@ def _admin_on_the_standby(standby_pair):
 
 
 def test_the_admin_actions_on_a_standby_refuse_with_a_message(standby_pair, world):
-    from django.contrib import admin
-
     with _admin_on_the_standby(standby_pair) as request:
         TaskUsageRollupStateAdmin(TaskUsageRollupState, admin.site).tick_view(request)
         TaskUsageDailyAdmin(TaskUsageDaily, admin.site).queue_selected(
@@ -363,7 +361,8 @@ def test_after_a_failover_the_promoted_standby_ticks_on_exactly_from_the_replica
             "INSERT INTO task_usage (task_id, model) VALUES (%s, 'never-committed')", [world.t2]
         )
         components.wait_for_replay(standby_pair.primary, second_standby)
-        replicated = committed.watermark(primary)
+        with second_standby.connect(autocommit=True) as standby:
+            replicated = committed.watermark(standby)
         results = []
         as_ticker = second_standby.settings(USER=ticker.name, PASSWORD=ticker.password)
         with components.registered_alias("promoted", as_ticker):
