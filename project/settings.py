@@ -95,6 +95,17 @@ if _flag(
 ):
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 
+# A hot standby of that server, read by the usage API and the admin's charts when
+# USAGE_ROLLUP_READ_DATABASE=replica (docs/runbook.md, "Reads on hot standbys"). In tests it
+# mirrors "default": a standby has no test database of its own to create.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = {
+        **database_from_url(os.environ["DATABASE_REPLICA_URL"]),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-development-key-change-me")
 DEBUG = os.environ.get("DJANGO_DEBUG", "false").lower() == "true"
 ALLOWED_HOSTS = os.environ.get(

@@ -268,3 +268,150 @@ def running_pgbouncer(binary: str) -> Iterator[PgBouncer]:
             process.kill()
             process.wait()
         shutil.rmtree(workdir)
+
+
+# Debian's PostgreSQL 15 (.ci/run installs it): the binaries that start a primary and its hot
+# standby of the tests' own, beside whatever server the rest of the tests use.
+PG15_BIN = Path("/usr/lib/postgresql/15/bin")
+STANDBY_DATABASE = "usage_rollup_standby"
+# Small and unsafe on a crash (these clusters live for one test run), loopback only, no socket.
+# hot_standby_feedback keeps the primary's vacuum from removing rows a standby's snapshot still
+# reads (a read would be cancelled "due to conflict with recovery"); the runbook says so too.
+_NODE_CONF = """
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''
+shared_buffers = 32MB
+max_connections = 40
+fsync = off
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
+"""
+
+
+def pg15_available() -> bool:
+    return (PG15_BIN / "initdb").exists() and (PG15_BIN / "pg_basebackup").exists()
+
+
+def _as_postgres() -> dict:
+    """initdb and postgres refuse to run as root: run them as Debian's postgres user then."""
+    if os.geteuid() != 0:
+        return {}
+    return {"user": "postgres", "group": pwd.getpwnam("postgres").pw_gid}
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One PostgreSQL 15 server of the tests' own, in `datadir`, on 127.0.0.1:`port`; its
+    superuser is postgres, trusted on loopback."""
+
+    datadir: Path
+    port: int
+
+    def run(self, *command: str) -> None:
+        """Run one of PostgreSQL's programs as the server's OS user; its output on failure."""
+        done = subprocess.run(
+            [str(PG15_BIN / command[0]), *command[1:]],
+            capture_output=True,
+            text=True,
+            **_as_postgres(),
+        )
+        if done.returncode != 0:
+            log = self.datadir.with_suffix(".log")
+            raise RuntimeError(
+                f"{command[0]} failed ({done.returncode}): {done.stdout}{done.stderr}"
+                + (log.read_text() if log.exists() else "")
+            )
+
+    def start(self) -> None:
+        self.run("pg_ctl", "-D", str(self.datadir), "-l", f"{self.datadir}.log", "-w", "start")
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):  # already stopped, or never started
+            self.run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+
+    def promote(self) -> None:
+        self.run("pg_ctl", "-D", str(self.datadir), "-w", "promote")
+
+    def connect(self, dbname: str = STANDBY_DATABASE, **kwargs) -> psycopg.Connection:
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, **kwargs
+        )
+
+    def settings(self, **overrides) -> dict:
+        """Django connection settings for this server's test database, after default's."""
+        return {
+            **connection.settings_dict,
+            "NAME": STANDBY_DATABASE,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "USER": "postgres",
+            "PASSWORD": "",
+            "OPTIONS": {},
+            "CONN_MAX_AGE": 0,
+            **overrides,
+        }
+
+
+def start_primary(workdir: Path) -> Node:
+    """initdb and start a primary in workdir/primary, and create the test database on it."""
+    node = Node(workdir / "primary", _free_port())
+    node.run("initdb", "-D", str(node.datadir), "-U", "postgres", "--auth=trust", "--no-sync")
+    with open(node.datadir / "postgresql.conf", "a") as conf:
+        conf.write(_NODE_CONF + f"port = {node.port}\n")
+    node.start()
+    with node.connect("postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {STANDBY_DATABASE}")
+    return node
+
+
+def start_standby(primary: Node, name: str) -> Node:
+    """A hot standby of `primary` in a sibling folder, streaming from it (pg_basebackup -R)."""
+    node = Node(primary.datadir.parent / name, _free_port())
+    # -c fast: an immediate checkpoint, where the default spread one waits for minutes.
+    node.run(
+        "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+        "-D", str(node.datadir), "-R", "-c", "fast",
+    )  # fmt: skip
+    with open(node.datadir / "postgresql.conf", "a") as conf:
+        conf.write(f"port = {node.port}\n")  # the last setting of a name wins
+    node.start()
+    return node
+
+
+def wait_for_replay(primary: Node, standby: Node, timeout: float = 15) -> None:
+    """Wait until `standby` has replayed everything `primary` has written so far."""
+    with primary.connect(autocommit=True) as conn:
+        (lsn,) = conn.execute("SELECT pg_current_wal_lsn()").fetchone()
+    deadline = time.monotonic() + timeout
+    with standby.connect(autocommit=True) as conn:
+        while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]).fetchone()[
+            0
+        ]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the standby on port {standby.port} did not replay {lsn}")
+            time.sleep(0.02)
+
+
+def _close_alias(alias: str) -> None:
+    """Close and forget this thread's connection of `alias`, if it has one."""
+    if any(opened.alias == alias for opened in connections.all(initialized_only=True)):
+        connections[alias].close()
+        del connections[alias]
+
+
+@contextlib.contextmanager
+def registered_alias(alias: str, settings_dict: dict) -> Iterator[str]:
+    """A DATABASES alias added at run time, so that commands' --database accept it (their
+    choices are the aliases of DATABASES); its connection is closed and the alias removed on
+    exit. An alias that exists ("default") is pointed elsewhere, and back on exit."""
+    saved = connections.settings.get(alias)
+    _close_alias(alias)
+    connections.settings[alias] = settings_dict
+    try:
+        yield alias
+    finally:
+        _close_alias(alias)
+        if saved is None:
+            del connections.settings[alias]
+        else:
+            connections.settings[alias] = saved

@@ -1,8 +1,14 @@
 import contextlib
+import dataclasses
+import itertools
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import psycopg
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from hypothesis import HealthCheck, settings
 
@@ -131,6 +137,62 @@ def pgbouncer(transactional_db):
         pytest.skip(f"{reason} (CI installs Debian's pgbouncer)")
     with components.running_pgbouncer(binary) as pooler:
         yield pooler
+
+
+@dataclasses.dataclass(frozen=True)
+class StandbyPair:
+    """A primary and its hot standby (components.Node), and the folder both live in."""
+
+    primary: components.Node
+    standby: components.Node
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def standby_pair(django_db_blocker):
+    """A primary and a hot standby of Debian's PostgreSQL 15, started for the module in a
+    temporary folder on free ports, the rollup migrated on the primary and replicated. While the
+    module runs, the app's "default" alias is the primary and "replica" the standby; the test
+    server (and its test database) is not used.
+
+    Skipped where PostgreSQL 15's binaries are missing; CI sets USAGE_ROLLUP_REQUIRE_STANDBY,
+    which turns that skip into a failure.
+    """
+    if not components.pg15_available():
+        reason = f"PostgreSQL 15 is not installed in {components.PG15_BIN}"
+        if os.environ.get("USAGE_ROLLUP_REQUIRE_STANDBY"):
+            pytest.fail(reason)
+        pytest.skip(f"{reason} (CI installs Debian's postgresql-15)")
+    workdir = Path(tempfile.mkdtemp(prefix="usage-rollup-standby-"))
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres")
+    nodes = []
+    try:
+        with django_db_blocker.unblock():
+            nodes.append(components.start_primary(workdir))
+            with components.registered_alias("default", nodes[0].settings()):
+                call_command("migrate", verbosity=0)
+                nodes.append(components.start_standby(nodes[0], "standby"))
+                with components.registered_alias("replica", nodes[1].settings()):
+                    components.wait_for_replay(*nodes)
+                    yield StandbyPair(*nodes, workdir)
+    finally:
+        for node in reversed(nodes):
+            node.stop()
+        shutil.rmtree(workdir)
+
+
+_standby_names = itertools.count(1)
+
+
+@pytest.fixture
+def second_standby(standby_pair):
+    """Another hot standby of the pair's primary, for a test that promotes it; stopped after."""
+    node = components.start_standby(standby_pair.primary, f"standby-{next(_standby_names)}")
+    try:
+        yield node
+    finally:
+        node.stop()
 
 
 # Hypothesis: a quick run in the suite, a long one with --hypothesis-profile=soak.

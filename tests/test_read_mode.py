@@ -1,4 +1,5 @@
-"""Which read mode serves usage: USAGE_ROLLUP_READ_MODE, else USAGE_DAILY_ROLLUP_ENABLED, read
+"""Which read mode serves usage (USAGE_ROLLUP_READ_MODE, else USAGE_DAILY_ROLLUP_ENABLED) and from
+which database (USAGE_ROLLUP_READ_DATABASE, USAGE_ROLLUP_READ_MAX_LAG_SECONDS), each read
 at call time (usage_rollup/config.py)."""
 
 import pytest
@@ -6,7 +7,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 from usage_rollup import config
 
-NAMES = ("USAGE_ROLLUP_READ_MODE", "USAGE_DAILY_ROLLUP_ENABLED")
+NAMES = (
+    "USAGE_ROLLUP_READ_MODE",
+    "USAGE_DAILY_ROLLUP_ENABLED",
+    "USAGE_ROLLUP_READ_DATABASE",
+    "USAGE_ROLLUP_READ_MAX_LAG_SECONDS",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +76,33 @@ def test_a_realtime_raw_path_bound_that_is_no_count_is_a_configuration_error(set
     settings.USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS = value
     with pytest.raises(ImproperlyConfigured, match="USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS"):
         config.realtime_raw_max_tasks()
+
+
+def test_reads_go_to_the_default_database_unless_told_otherwise():
+    assert config.read_database() == "default"
+
+
+def test_the_read_database_is_an_alias_from_the_environment_too(monkeypatch):
+    monkeypatch.setenv("USAGE_ROLLUP_READ_DATABASE", " default ")
+    assert config.read_database() == "default"
+
+
+def test_a_read_database_that_is_no_alias_is_a_configuration_error_naming_it(settings):
+    settings.USAGE_ROLLUP_READ_DATABASE = "replcia"
+    with pytest.raises(
+        ImproperlyConfigured, match=r"alias of DATABASES \(default\), not 'replcia'"
+    ):
+        config.read_database()
+
+
+def test_reads_leave_a_standby_trailing_by_a_minute_by_default_or_never_when_empty(settings):
+    assert config.read_max_lag_seconds() == 60
+    settings.USAGE_ROLLUP_READ_MAX_LAG_SECONDS = ""
+    assert config.read_max_lag_seconds() is None
+
+
+@pytest.mark.parametrize("value", ["-1", "soon"])
+def test_a_read_lag_limit_that_is_no_number_is_a_configuration_error(settings, value):
+    settings.USAGE_ROLLUP_READ_MAX_LAG_SECONDS = value
+    with pytest.raises(ImproperlyConfigured, match="USAGE_ROLLUP_READ_MAX_LAG_SECONDS"):
+        config.read_max_lag_seconds()

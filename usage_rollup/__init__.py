@@ -45,11 +45,17 @@ if TYPE_CHECKING:  # what type checkers and editors see: the names, typed, from 
         tick,
         unschedule,
     )
+    from usage_rollup.standby import ReadTarget, read_target, replay_lag_seconds
     from usage_rollup.verification import BucketDifference, VerifyReport, verify
 
 # Where the names of __all__ live, as the imports above say. Ruff checks that each of those
 # imports is in __all__; tests/test_public_api.py that each name of __all__ resolves.
-_MODULES = ("usage_rollup.rollup", "usage_rollup.verification", "usage_rollup.queries")
+_MODULES = (
+    "usage_rollup.rollup",
+    "usage_rollup.verification",
+    "usage_rollup.queries",
+    "usage_rollup.standby",
+)
 
 __all__ = [
     # The rollup: ticks, the scheduler, the backfill, pg_cron, the state.
@@ -90,6 +96,10 @@ __all__ = [
     "period_start",
     "time_zone",
     "UnknownTimeZone",
+    # Reads on a hot standby: which database to read, and how far a standby trails.
+    "read_target",
+    "ReadTarget",
+    "replay_lag_seconds",
 ]
 
 

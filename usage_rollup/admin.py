@@ -25,7 +25,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from usage_rollup import charts, config, health, queries, rollup, verification
+from usage_rollup import charts, config, health, queries, rollup, standby, verification
 from usage_rollup.models import (
     AgentRuntime,
     TaskUsageDaily,
@@ -191,7 +191,11 @@ class TaskUsageDailyAdmin(BucketAdmin):
 
     @admin.action(description="Queue the selected buckets for recompute", permissions=["operate"])
     def queue_selected(self, request, queryset):
-        queued = verification.queue_buckets(_keys(queryset))
+        try:
+            queued = verification.queue_buckets(_keys(queryset))
+        except rollup.RollupError as error:
+            self.message_user(request, f"Nothing was queued: {error}", messages.ERROR)
+            return
         self.message_user(
             request,
             f"Queued {health.counted(queued, 'bucket')}: the next tick recomputes "
@@ -328,12 +332,15 @@ class ChartDaysForm(forms.Form):
 
 class UsageChartAdmin(LargeTableAdmin):
     """An owner of usage (runtime, workspace) with a chart of its daily tokens by model at
-    `<id>/usage-chart/?days=N`, read through the read path in the configured read mode."""
+    `<id>/usage-chart/?days=N`, read through the read path in the configured read mode, from the
+    JSON API's read target (USAGE_ROLLUP_READ_DATABASE, or "default" past the lag)."""
 
     change_form_template = "admin/usage_rollup/change_form_with_chart.html"
     default_days = 30
 
-    def read_usage(self, owner_id: uuid.UUID, since: datetime.date, tz: str) -> list[dict]:
+    def read_usage(
+        self, owner_id: uuid.UUID, since: datetime.date, tz: str, using: str
+    ) -> list[dict]:
         raise NotImplementedError
 
     @property
@@ -374,8 +381,10 @@ class UsageChartAdmin(LargeTableAdmin):
             )
         days, tz = form.cleaned_data["days"] or self.default_days, form.cleaned_data["tz"]
         today, since = queries.today(tz), queries.period_start(days, tz)
+        target = standby.read_target()
+        context["read_database"] = target.alias
         try:
-            rows = self.read_usage(owner.pk, since, tz)
+            rows = self.read_usage(owner.pk, since, tz, target.alias)
         except queries.UnknownTimeZone as error:
             form.add_error("tz", str(error))
             return TemplateResponse(
@@ -398,12 +407,12 @@ class UsageChartAdmin(LargeTableAdmin):
 class WorkspaceUsageChartAdmin(UsageChartAdmin):
     """The admin of a host's workspace model, with its usage chart: subclass it and register it."""
 
-    def read_usage(self, owner_id, since, tz):
-        return queries.workspace_usage(owner_id, since, tz=tz)
+    def read_usage(self, owner_id, since, tz, using):
+        return queries.workspace_usage(owner_id, since, tz=tz, using=using)
 
 
 class RuntimeUsageChartAdmin(UsageChartAdmin):
     """The admin of a host's runtime model, with its usage chart: subclass it and register it."""
 
-    def read_usage(self, owner_id, since, tz):
-        return queries.runtime_usage(owner_id, since, tz=tz)
+    def read_usage(self, owner_id, since, tz, using):
+        return queries.runtime_usage(owner_id, since, tz=tz, using=using)

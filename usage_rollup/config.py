@@ -11,6 +11,11 @@ USAGE_DAILY_ROLLUP_ENABLED (default "false"): without a read mode, "true" serves
 USAGE_ROLLUP_REALTIME_RAW_MAX_TASKS (default 500): a realtime read of a scope with at most this
     many tasks sends the raw read instead (exact, and no dearer than the realtime statement for
     so few rows: benchmarks/README.md); 0 always sends the realtime statement.
+USAGE_ROLLUP_READ_DATABASE (default "default"): the DATABASES alias that the read path's callers
+    (the JSON API, the admin's usage charts) read usage from, such as a hot standby's.
+USAGE_ROLLUP_READ_MAX_LAG_SECONDS (default 60): when the read database is a standby that trails
+    its primary by more than this many seconds of replay, the JSON API reads from "default"
+    instead; empty never falls back.
 USAGE_ROLLUP_TICK_MAX_ROWS (default unset): changed rows a tick run from Python reads at most;
     unset leaves the database's own usage_rollup.tick_max_rows (100000 unless set there).
 USAGE_ROLLUP_TICK_MAX_BUCKETS (default unset): queue entries a tick run from Python drains at
@@ -34,7 +39,7 @@ from typing import Any, Literal, get_args
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connections, models
 from django.utils.module_loading import import_string
 
 ReadMode = Literal["raw", "rollup", "realtime"]
@@ -75,6 +80,24 @@ def read_mode() -> ReadMode:
         return mode
     enabled = _setting_or_env("USAGE_DAILY_ROLLUP_ENABLED", "false").strip().lower() == "true"
     return "rollup" if enabled else "raw"
+
+
+def read_database() -> str:
+    """The DATABASES alias usage is read from by the JSON API and the admin's charts."""
+    alias = _setting_or_env("USAGE_ROLLUP_READ_DATABASE", "default").strip() or "default"
+    if alias not in connections:
+        raise ImproperlyConfigured(
+            f"USAGE_ROLLUP_READ_DATABASE must name an alias of DATABASES "
+            f"({', '.join(connections)}), not {alias!r}"
+        )
+    return alias
+
+
+def read_max_lag_seconds() -> float | None:
+    """The replay lag, in seconds, past which reads leave a standby for "default" (None: never)."""
+    if not _setting_or_env("USAGE_ROLLUP_READ_MAX_LAG_SECONDS", "60").strip():
+        return None
+    return _number("USAGE_ROLLUP_READ_MAX_LAG_SECONDS", "60", float, 0)
 
 
 def realtime_raw_max_tasks() -> int:

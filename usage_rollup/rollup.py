@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from django.db import DatabaseError, OperationalError, connections, transaction
 
-from usage_rollup import config
+from usage_rollup import config, standby
 
 # The advisory lock every writer of task_usage_daily takes (see rollup_task_usage_daily.v2.sql).
 ROLLUP_LOCK_KEY = (1970434924, 1)
@@ -219,6 +219,17 @@ def require_installed(using: str = "default") -> None:
         )
 
 
+def require_primary(using: str = "default") -> None:
+    """Raise RollupError if the database is a hot standby: the rollup's maintenance writes, and a
+    standby would refuse the first write with PostgreSQL's generic read-only error."""
+    if standby.in_recovery(using):
+        name = connections[using].settings_dict["NAME"]
+        raise RollupError(
+            f"database {name!r} (alias {using!r}) is a hot standby, which cannot write: run "
+            "ticks, backfills, repairs and scheduling on the primary"
+        )
+
+
 def error_summary(error: Exception) -> str:
     """The first line of an error's message: a database error's hint and context lines are for
     logs read with the query at hand, not for one-line reports."""
@@ -246,6 +257,7 @@ def _log_tick(result: TickResult) -> None:
 
 SKIPPED_FOR_TICK = "another tick holds the rollup's lock and does the work"
 SKIPPED_FOR_BACKFILL = "a backfill is running (it holds its lease in the state row)"
+SKIPPED_ON_STANDBY = "the database is a hot standby: waiting until it is promoted"
 
 
 def _tick(
@@ -306,6 +318,7 @@ def tick(
     """Run one tick of the entry point `rollup_task_usage_daily(p_lag)`, bounded by max_rows
     changed rows and max_buckets queue entries (defaults: the USAGE_ROLLUP_TICK_MAX_ROWS and
     USAGE_ROLLUP_TICK_MAX_BUCKETS settings, else the database's)."""
+    require_primary(using)
     require_installed(using)
     return _tick(lag, max_rows, using, max_buckets)
 
@@ -331,6 +344,7 @@ def catch_up(
     """Tick until the watermark reaches now() - lag and the queue holds nothing that was queued
     before the start, each tick its own short transaction; stop early when a tick fails, is
     skipped, or can move neither the watermark nor the queue."""
+    require_primary(using)
     require_installed(using)
     with connections[using].cursor() as cursor:
         # A fixed target: with lag 0 and writers always open, now() would never be reached.
@@ -377,13 +391,20 @@ def run_loop(
 
     Several loops, on several hosts, are safe together: the entry point's try-lock lets one tick
     at a time and the others skip. A lost connection is logged and the next tick reconnects, so
-    a database restart does not end the scheduler.
+    a database restart does not end the scheduler. On a hot standby it ticks nothing and waits,
+    each result skipped with SKIPPED_ON_STANDBY, until the standby is promoted.
     """
     require_installed(using)
     ticks = 0
     while not should_stop():
         try:
-            result = _tick(lag, max_rows, using, max_buckets)
+            if standby.in_recovery(using):
+                result = TickResult(
+                    rows=0, error=None, skipped=True, skip_reason=SKIPPED_ON_STANDBY, lag=lag
+                )
+                _log_tick(result)
+            else:
+                result = _tick(lag, max_rows, using, max_buckets)
         except DatabaseError as error:
             connections[using].close()
             result = TickResult(rows=None, error=error_summary(error), lag=lag)
@@ -401,6 +422,7 @@ def run_window(start: datetime.datetime, end: datetime.datetime, using: str = "d
     """Recompute the buckets of rows changed in [start, end) and the queued ones; rows changed."""
     if start > end:
         raise ValueError(f"the window starts at {start} after it ends at {end}")
+    require_primary(using)
     require_installed(using)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute("SELECT rollup_task_usage_daily_window(%s, %s)", [start, end])
@@ -513,6 +535,7 @@ def _require_pg_cron(cursor, using: str) -> None:
 def schedule(every: str = DEFAULT_CRON_SCHEDULE, using: str = "default") -> CronJob:
     """Schedule the entry point with pg_cron as job CRON_JOB_NAME, replacing its schedule if it
     exists (pg_cron's cron.schedule updates a job of the same name and user)."""
+    require_primary(using)
     require_installed(using)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         _require_pg_cron(cursor, using)
@@ -523,6 +546,7 @@ def schedule(every: str = DEFAULT_CRON_SCHEDULE, using: str = "default") -> Cron
 
 def unschedule(using: str = "default") -> bool:
     """Remove the CRON_JOB_NAME job of this user; False when there was none."""
+    require_primary(using)
     require_installed(using)
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         _require_pg_cron(cursor, using)
@@ -578,6 +602,8 @@ def plan_backfill(
         raise ValueError(f"unknown slice {unit!r}: choose one of {', '.join(SLICE_UNITS)}")
     if months_back is not None and months_back < 1:
         raise ValueError(f"months back must be at least 1, not {months_back}")
+    # A standby's sessions are not the primary's: its horizon, hence the stamp, would be wrong.
+    require_primary(using)
     require_installed(using)
     with connections[using].cursor() as cursor:
         cursor.execute(

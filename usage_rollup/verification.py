@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 
 from django.db import connections, transaction
 
-from usage_rollup.rollup import history_bounds, require_installed
+from usage_rollup.rollup import history_bounds, require_installed, require_primary
 
 BucketKey = tuple[datetime.date, uuid.UUID, uuid.UUID, str, str]
 Totals = tuple[int, int, int, int, int]
@@ -226,6 +226,7 @@ def queue_buckets(keys: Iterable[BucketKey], *, using: str = "default") -> int:
     """Queue buckets for the next tick to recompute from the raw rows; return how many."""
     keys = list(keys)
     if keys:
+        require_primary(using)
         with connections[using].cursor() as cursor:
             cursor.execute(_QUEUE, [list(column) for column in zip(*keys, strict=True)])
     return len(keys)
@@ -255,6 +256,9 @@ def verify(
     count the rest, and with `repair` queue every wrong bucket."""
     if slice_days < 1:
         raise ValueError(f"slice_days must be at least 1, not {slice_days}")
+    if repair:
+        # Before the comparison, which may take minutes, rather than at its first queueing.
+        require_primary(using)
     require_installed(using)
     first, last = history_bounds(using)
     since = since or first

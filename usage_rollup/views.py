@@ -5,6 +5,11 @@ permission whom `config.authorize()` (USAGE_ROLLUP_AUTHORIZE) lets read the work
 named: 401 when nobody is signed in, 403 without the permission, 400 with a reason for a
 malformed id, `days` or `tz`, 404 for an id that names nothing or names what the user may not read
 (the same answer, so that the API does not tell which ids exist), else the rows as a JSON list.
+
+Each reads from `standby.read_target()`: USAGE_ROLLUP_READ_DATABASE, or "default" when that
+standby trails by more than USAGE_ROLLUP_READ_MAX_LAG_SECONDS. The `Usage-Read-Database` header
+names the alias read, and `Usage-Replay-Lag` the seconds it trailed its primary when it is a
+standby (or when the standby was left for "default").
 """
 
 import datetime
@@ -17,14 +22,14 @@ from django.db import models
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
-from usage_rollup import config, queries
+from usage_rollup import config, queries, standby
 from usage_rollup.models import AgentRuntime, Workspace
 
 VIEW_PERMISSION = "usage_rollup.view_taskusagedaily"
 DEFAULT_DAYS = 90
 MAX_DAYS = 365
 
-Read = Callable[[uuid.UUID, datetime.date], Sequence[Mapping[str, Any]]]
+Read = Callable[..., Sequence[Mapping[str, Any]]]
 
 
 def _error(status: int, reason: str) -> JsonResponse:
@@ -51,8 +56,9 @@ def parse_time_zone(value: str | None) -> str:
 def usage_view(
     read: Read, owner: type[models.Model], noun: config.UsageOwnerKind, zoned: bool = False
 ) -> Callable:
-    """A GET endpoint answering `read(owner id, since)` for the owner named in the URL; with
-    `zoned`, `read(owner id, since, tz=...)` for the days of the zone `?tz=` names."""
+    """A GET endpoint answering `read(owner id, since, using=alias)` for the owner named in the
+    URL, read from the read target; with `zoned`, `tz=...` too, for the days of the zone `?tz=`
+    names."""
 
     @require_GET
     def view(request: HttpRequest, owner_id: str) -> JsonResponse:
@@ -69,25 +75,32 @@ def usage_view(
             tz = parse_time_zone(request.GET.get("tz")) if zoned else queries.UTC
         except ValueError as error:
             return _error(400, str(error))
-        found = owner.objects.filter(pk=owner_uuid).first()
+        target = standby.read_target()
+        found = owner.objects.using(target.alias).filter(pk=owner_uuid).first()
         if found is None or not config.authorize()(request.user, noun, found):
             return _error(404, f"no {noun} {owner_uuid}")
         since = queries.period_start(days, tz)
-        if not zoned:
-            return JsonResponse(read(owner_uuid, since), safe=False)
+        zone = {"tz": tz} if zoned else {}
         try:
-            rows = read(owner_uuid, since, tz=tz)
+            rows = read(owner_uuid, since, using=target.alias, **zone)
         except queries.UnknownTimeZone as error:
             return _error(400, str(error))
-        return JsonResponse(rows, safe=False)
+        return _with_read_target(JsonResponse(rows, safe=False), target)
 
     return view
 
 
+def _with_read_target(response: JsonResponse, target: standby.ReadTarget) -> JsonResponse:
+    response["Usage-Read-Database"] = target.alias
+    if target.lag_seconds is not None:
+        response["Usage-Replay-Lag"] = f"{target.lag_seconds:.3f}"
+    return response
+
+
 def _workspace_summary(
-    workspace_id: uuid.UUID, since: datetime.date, tz: str = queries.UTC
+    workspace_id: uuid.UUID, since: datetime.date, tz: str = queries.UTC, using: str = "default"
 ) -> list[queries.SummaryRow]:
-    return queries.usage_summary("workspace", workspace_id, since, tz=tz)
+    return queries.usage_summary("workspace", workspace_id, since, tz=tz, using=using)
 
 
 runtime_usage = usage_view(queries.runtime_usage, AgentRuntime, "runtime", zoned=True)

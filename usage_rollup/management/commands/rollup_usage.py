@@ -162,7 +162,19 @@ class Command(RollupCommand):
             )
 
     def _loop(self, options, database):
+        on_standby = False
+
         def detail(result):
+            # Said once when the loop starts waiting on a standby and once when it is promoted,
+            # not at every tick of a wait that may last for days.
+            nonlocal on_standby
+            if (result.skip_reason == rollup.SKIPPED_ON_STANDBY) != on_standby:
+                on_standby = not on_standby
+                self.stdout.write(
+                    self.style.WARNING(f"Waiting: {rollup.SKIPPED_ON_STANDBY}.")
+                    if on_standby
+                    else "The database is a primary now: ticking."
+                )
             if self.verbosity >= 2:
                 if result.failed:
                     self.stdout.write(self.style.ERROR(f"  tick failed: {result.error}"))
