@@ -194,7 +194,7 @@ def _pooler_os_user(server_host: str) -> str | None:
     return "postgres"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -232,7 +232,7 @@ def running_pgbouncer(binary: str) -> Iterator[PgBouncer]:
     server_host = server.get("host") or "/var/run/postgresql"
     os_user = _pooler_os_user(server_host)
     workdir = Path(tempfile.mkdtemp(prefix="usage-rollup-pgbouncer-"))
-    pooler = PgBouncer(port=_free_port(), dbname=server["dbname"], user=server["user"])
+    pooler = PgBouncer(port=free_port(), dbname=server["dbname"], user=server["user"])
     # Clients are trusted; the password, if any, is the one PgBouncer logs in to the server with.
     (workdir / "users.txt").write_text(f'"{pooler.user}" "{server.get("password", "")}"\n')
     (workdir / "pgbouncer.ini").write_text(
@@ -354,7 +354,7 @@ class Node:
 
 def start_primary(workdir: Path) -> Node:
     """initdb and start a primary in workdir/primary, and create the test database on it."""
-    node = Node(workdir / "primary", _free_port())
+    node = Node(workdir / "primary", free_port())
     node.run("initdb", "-D", str(node.datadir), "-U", "postgres", "--auth=trust", "--no-sync")
     with open(node.datadir / "postgresql.conf", "a") as conf:
         conf.write(_NODE_CONF + f"port = {node.port}\n")
@@ -366,7 +366,7 @@ def start_primary(workdir: Path) -> Node:
 
 def start_standby(primary: Node, name: str) -> Node:
     """A hot standby of `primary` in a sibling folder, streaming from it (pg_basebackup -R)."""
-    node = Node(primary.datadir.parent / name, _free_port())
+    node = Node(primary.datadir.parent / name, free_port())
     # -c fast: an immediate checkpoint, where the default spread one waits for minutes.
     node.run(
         "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",

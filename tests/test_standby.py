@@ -222,6 +222,23 @@ def test_the_api_falls_back_to_default_when_the_replica_trails_by_more_than_the_
     assert float(response["Usage-Replay-Lag"]) >= 0.2
 
 
+def test_the_api_falls_back_to_default_when_the_replica_cannot_be_reached(
+    settings, standby_pair, world, replay_paused, caplog
+):
+    settings.USAGE_ROLLUP_READ_DATABASE = "replica"
+    settings.USAGE_ROLLUP_READ_MODE = "realtime"
+    # The replica's alias, pointed at a port nothing listens on: a standby stopped or gone.
+    nowhere = standby_pair.standby.settings(PORT=str(components.free_port()))
+
+    with components.registered_alias("replica", nowhere):
+        response = _runtime_usage(_api_client(), world.r1)
+
+    assert response.status_code == 200
+    assert UNSEEN_MODEL in _models(response.json())
+    assert response["Usage-Read-Database"] == "default"
+    assert "read database 'replica' unreachable" in caplog.text
+
+
 def test_the_api_reads_default_without_measuring_a_lag_by_default(world, replay_paused):
     response = _runtime_usage(_api_client(), world.r1)
 
@@ -295,6 +312,10 @@ def test_status_and_verify_read_the_standby(world):
     call_command("verify_usage_rollup", database="replica", stdout=out)
 
     assert "The rollup equals the raw aggregate." in out.getvalue()
+    assert "a hot standby: it replays " in out.getvalue()
+    on_primary = io.StringIO()
+    call_command("usage_rollup_status", stdout=on_primary)
+    assert "hot standby" not in on_primary.getvalue()
 
 
 def test_the_loop_pointed_at_the_standby_waits_and_says_so_once():

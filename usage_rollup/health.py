@@ -4,6 +4,7 @@ the health check `usage_rollup_status --max-lag`."""
 
 import dataclasses
 import datetime
+import math
 from typing import Literal
 
 from usage_rollup.rollup import RollupState
@@ -53,6 +54,17 @@ def worst(lines: list[StatusLine]) -> Level:
 CLOCK_STEP_WARNING = datetime.timedelta(hours=24)
 
 
+def _standby_line(replay_lag: float) -> StatusLine:
+    trails = (
+        "has replayed no commit since it started"
+        if math.isinf(replay_lag)
+        else f"replays {replay_lag:.1f} s behind its primary"
+    )
+    return StatusLine(
+        "Server", f"a hot standby: it {trails}; ticks, backfills and repairs run on the primary"
+    )
+
+
 def status_lines(state: RollupState, alert_seconds: float | None = None) -> list[StatusLine]:
     """The rollup's state as lines: watermark and lag, the clock, the dirty queue, set-aside
     buckets, the last run, the last error, the latest backfill, pg_cron.
@@ -74,6 +86,8 @@ def status_lines(state: RollupState, alert_seconds: float | None = None) -> list
             )
         )
     lines.append(_clock_line(state))
+    if state.standby_replay_lag_seconds is not None:
+        lines.insert(0, _standby_line(state.standby_replay_lag_seconds))
     queue = counted(state.dirty_buckets, "bucket")
     if state.oldest_dirty_age_seconds is not None:
         queue += f", the oldest queued {state.oldest_dirty_age_seconds:.1f} s ago"

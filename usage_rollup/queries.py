@@ -341,10 +341,11 @@ _ZONED_RUNS = f"""
                - coalesce(q.cache_write_tokens[e.before], 0) AS cache_write_tokens
           FROM task_usage_daily_quarters q
           JOIN day_parts p ON p.bucket_date = q.bucket_date
+         -- OFFSET 0: each position found once, not again at each of the ten places it is named.
          CROSS JOIN LATERAL (
                SELECT width_bucket((p.first_quarter - 1)::smallint, q.quarters) AS before,
                       width_bucket((p.end_quarter - 1)::smallint, q.quarters) AS upto
-               ) AS e
+               OFFSET 0) AS e
          WHERE q.{{column}} = %(id)s
            AND q.bucket_date >= {_ZONED_FIRST_DAY}
            AND e.upto > e.before

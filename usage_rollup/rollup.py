@@ -150,6 +150,8 @@ class RollupState:
     # How many buckets are set aside, and the first SET_ASIDE_SHOWN of them.
     set_aside_buckets: int = 0
     set_aside: tuple[SetAsideBucket, ...] = ()
+    # None on a primary; on a hot standby, how far it trails (standby.replay_lag_seconds).
+    standby_replay_lag_seconds: float | None = None
 
     @property
     def last_run_seconds(self) -> float | None:
@@ -470,7 +472,7 @@ def _cron_jobs(cursor) -> tuple[CronJob, ...]:
 SET_ASIDE_SHOWN = 3
 
 # One snapshot of the state row and the queue; read_at is the clock every age is measured by.
-_STATE = """
+_STATE = f"""
 SELECT s.watermark_at, task_usage_rollup_lag_seconds() AS lag_seconds, s.last_run_started_at,
        s.last_run_finished_at, s.last_run_rows, s.last_error,
        coalesce(s.failed_runs, 0) AS failed_runs, q.depth AS dirty_buckets,
@@ -480,7 +482,8 @@ SELECT s.watermark_at, task_usage_rollup_lag_seconds() AS lag_seconds, s.last_ru
        coalesce(s.clock_steps_back, 0) AS clock_steps_back, s.backfill_started_at,
        s.backfill_heartbeat_at, s.backfill_lease_until, s.backfill_finished_at,
        s.backfill_slices_done, s.backfill_slices_total,
-       (SELECT count(*) FROM task_usage_daily_set_aside) AS set_aside_buckets
+       (SELECT count(*) FROM task_usage_daily_set_aside) AS set_aside_buckets,
+       {standby.REPLAY_LAG} AS standby_replay_lag_seconds
   FROM (VALUES (1)) AS one (id)
   LEFT JOIN task_usage_rollup_state s USING (id)
  CROSS JOIN (SELECT clock_timestamp() AS read_at) c

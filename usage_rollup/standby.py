@@ -7,19 +7,19 @@ every write, so the rollup's maintenance runs on the primary only (rollup.requir
 """
 
 import dataclasses
+import logging
 
-from django.db import connections
+from django.db import OperationalError, connections
 
 from usage_rollup import config
 
 # NULL on a primary; on a standby, the seconds since the primary committed the transaction
-# replayed last, or infinity before the standby has replayed any since it started.
-_REPLAY_LAG = """
-SELECT CASE WHEN pg_is_in_recovery()
+# replayed last, or infinity before the standby has replayed any since it started. An
+# expression, so that the rollup's state reads it in its own statement (rollup._STATE).
+REPLAY_LAG = """CASE WHEN pg_is_in_recovery()
             THEN coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()),
                           'infinity')::double precision
-       END
-"""
+       END"""
 
 
 def in_recovery(using: str = "default") -> bool:
@@ -36,27 +36,39 @@ def replay_lag_seconds(using: str = "default") -> float | None:
     an idle primary makes its standby look behind (docs/runbook.md, "Reads on hot standbys").
     """
     with connections[using].cursor() as cursor:
-        cursor.execute(_REPLAY_LAG)
+        cursor.execute(f"SELECT {REPLAY_LAG}")
         return cursor.fetchone()[0]
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class ReadTarget:
     """Where a read goes: the alias, the replay lag measured there (None on a primary, or when
-    the alias is "default" and nothing was measured) and whether it fell back to "default"."""
+    the alias is "default" and nothing was measured), whether it fell back to "default", and
+    whether that was because the read database could not be reached."""
 
     alias: str
     lag_seconds: float | None = None
     fell_back: bool = False
+    unreachable: bool = False
 
 
 def read_target() -> ReadTarget:
     """The database the JSON API reads from: USAGE_ROLLUP_READ_DATABASE, unless it is a standby
-    trailing by more than USAGE_ROLLUP_READ_MAX_LAG_SECONDS, when "default" is read instead."""
+    trailing by more than USAGE_ROLLUP_READ_MAX_LAG_SECONDS, or cannot be reached (stopped,
+    restarting, its host gone), when "default" is read instead."""
     alias = config.read_database()
     if alias == "default":
         return ReadTarget(alias)
-    lag = replay_lag_seconds(alias)
+    try:
+        lag = replay_lag_seconds(alias)
+    except OperationalError as error:
+        # A standby down is a standby to route around: the primary answers, and the log says why.
+        logger.warning("read database %r unreachable, reading 'default': %s", alias, error)
+        connections[alias].close()
+        return ReadTarget("default", fell_back=True, unreachable=True)
     max_lag = config.read_max_lag_seconds()
     if lag is not None and max_lag is not None and lag > max_lag:
         return ReadTarget("default", lag, fell_back=True)
