@@ -32,6 +32,7 @@ from tests.oracle import (
     QUARTERS_FROM_RAW,
     QUARTERS_FROM_ROLLUP,
 )
+from usage_rollup.rollup import ROLLUP_LOCK_KEY
 
 IDS = {
     "wa": "00000000-0000-4000-8000-0000000000a1",
@@ -147,15 +148,15 @@ BEGIN
 END;
 $$;
 
--- Before the final tick: wait (at most 5 s) until no transaction that began before the latest
--- usage row's stamp is still open in the database. The spec's own sessions have all committed
--- then, but a session outside the spec (autovacuum is ignored by the horizon; a connection a
--- test elsewhere left behind, a pooler's) may hold the horizon, and so the watermark, below the
--- writer's rows for a moment: the rollup is right to wait for it (the rows are pending, and the
--- realtime read counts them), but the check after the final tick would fail. Seen twice under
--- load in 1,500 permutations. The horizon is the rollup's own (task_usage_rollup_horizon()):
--- were it wrong, the tick after the wait would still be checked. On a timeout, a notice names
--- the sessions that held it, and the check fails.
+-- Before the final tick, in its transaction: wait (at most 5 s) until no transaction that began
+-- before the latest usage row's stamp is still open in the database. The spec's own sessions have
+-- all committed then, but a session outside the spec (autovacuum is ignored by the horizon; a
+-- connection a test elsewhere left behind, a pooler's) may hold the horizon, and so the watermark,
+-- below the writer's rows for a moment: the rollup is right to wait for it (the rows are pending,
+-- and the realtime read counts them), but the check after the final tick would fail. Seen twice
+-- under load in 1,500 permutations. The horizon is the rollup's own (task_usage_rollup_horizon()):
+-- were it wrong, the tick after the wait would still be checked. On a timeout, a notice names the
+-- sessions that held it, and the check fails.
 CREATE FUNCTION isolation.wait_for_open_transactions() RETURNS void
 LANGUAGE plpgsql
 AS $$
@@ -176,6 +177,9 @@ BEGIN
         END IF;
         PERFORM pg_sleep(0.005);
     END LOOP;
+    -- And a tick run by something else (a pg_cron job) must not make the final one return 0:
+    -- the rollup's lock, held to the end of the teardown's transaction, waits for it.
+    PERFORM pg_advisory_xact_lock({ROLLUP_LOCK_KEY[0]}, {ROLLUP_LOCK_KEY[1]});
 END;
 $$;
 
