@@ -446,6 +446,22 @@ def reads_and_endpoint(runtime_id: uuid.UUID, database_url: str, repeats: Repeat
     return figures
 
 
+# A zone offset by half an hour: each of its local days takes two UTC days' running sums by
+# quarter hour (issue 13; benchmarks/zones.py measures more zones and modes).
+ZONE = "Asia/Kolkata"
+
+
+def zoned_reads(runtime_id: uuid.UUID, repeats: Repeats) -> dict:
+    """The rollup read of 30 and 90 days in ZONE, beside the UTC one of the same run."""
+    return {
+        f"read_rollup_{days}_zoned": read_modes.measure_read(
+            runtime_id, days, "rollup", repeats.reads, tz=ZONE
+        ).median_ms
+        / 1000
+        for days in read_modes.READ_DAYS
+    }
+
+
 def measure(args: argparse.Namespace) -> dict:
     """Build or reuse the history of `args.rows` rows and measure every figure on it."""
     database_url = read_modes.bench_database_url(args.db_name)
@@ -476,6 +492,7 @@ def measure(args: argparse.Namespace) -> dict:
             ("writes", lambda: insert_throughput(cursor, database_url, repeats)),
             ("bulk", lambda: bulk_changes(cursor, repeats)),
             ("reads", lambda: reads_and_endpoint(runtime_id, database_url, repeats)),
+            ("zoned reads", lambda: zoned_reads(runtime_id, repeats)),
             ("backfill", lambda: backfill_against_floor(cursor)),
         ]
         for name, step in steps:

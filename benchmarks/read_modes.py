@@ -79,17 +79,23 @@ def _percentile(samples: list[float], fraction: float) -> float:
 
 
 def measure_read(
-    runtime_id: uuid.UUID, days: int, mode: str, repeat: int, using: str = "default"
+    runtime_id: uuid.UUID,
+    days: int,
+    mode: str,
+    repeat: int,
+    using: str = "default",
+    tz: str = "UTC",
 ) -> Latency:
-    """Median and 95th percentile of `repeat` runtime usage reads over the last `days` days."""
+    """Median and 95th percentile of `repeat` runtime usage reads over the last `days` days of
+    the time zone `tz`."""
     from usage_rollup import queries
 
-    since = queries.utc_today() - datetime.timedelta(days=days)
-    queries.runtime_usage(runtime_id, since, source=mode, using=using)  # warm the cache
+    since = queries.period_start(days, tz)
+    queries.runtime_usage(runtime_id, since, tz=tz, source=mode, using=using)  # warm the cache
     samples, rows = [], []
     for _ in range(repeat):
         started = time.perf_counter()
-        rows = queries.runtime_usage(runtime_id, since, source=mode, using=using)
+        rows = queries.runtime_usage(runtime_id, since, tz=tz, source=mode, using=using)
         samples.append((time.perf_counter() - started) * 1000)
     return Latency(statistics.median(samples), _percentile(samples, 0.95), rows)
 

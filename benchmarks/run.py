@@ -130,8 +130,8 @@ def _ratio_bar(this: str, that: str, text: str, passes: Callable[[float], bool],
     return bar
 
 
-def _read(days: int) -> tuple[Figure, Figure]:
-    raw, rollup = f"read_raw_{days}", f"read_rollup_{days}"
+def _read(days: int) -> tuple[Figure, Figure, Figure]:
+    raw, rollup, zoned = f"read_raw_{days}", f"read_rollup_{days}", f"read_rollup_{days}_zoned"
     return (
         Figure(f"read {days} d, raw", lambda m: m[raw], "s", plotted=True),
         Figure(
@@ -142,6 +142,14 @@ def _read(days: int) -> tuple[Figure, Figure]:
             "x faster than raw",
             _read_bar(days),
             plotted=True,
+        ),
+        Figure(
+            f"read {days} d in {figures.ZONE}, rollup",
+            lambda m: m[zoned],
+            "s",
+            _over(zoned, rollup),
+            "x the UTC rollup read",
+            _ratio_bar(zoned, rollup, "<=2x", lambda ratio: ratio <= 2),
         ),
     )
 

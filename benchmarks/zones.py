@@ -17,7 +17,6 @@ comparison and replaced after, the daily-only one (v2): a tick after 1,000 new r
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,23 +25,14 @@ from benchmarks import figures, read_modes
 from benchmarks.run import ARTIFACTS, parse_size
 
 DB_NAME = "usage_bench_zones"
-READ_DAYS = (30, 90)
+READ_DAYS = read_modes.READ_DAYS
 ZONES = ("Asia/Kolkata", "America/Los_Angeles")
 DAILY_ONLY = "task_usage_daily_recompute_slices.v2.sql"
 WITH_QUARTERS = "task_usage_daily_recompute_slices.v4.sql"
 
 
 def _read_ms(runtime_id, days: int, tz: str, mode: str, repeats: int) -> float:
-    from usage_rollup import queries
-
-    since = queries.period_start(days, tz)
-    queries.runtime_usage(runtime_id, since, tz=tz, source=mode)  # warm the cache
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        queries.runtime_usage(runtime_id, since, tz=tz, source=mode)
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    return read_modes.measure_read(runtime_id, days, mode, repeats, tz=tz).median_ms
 
 
 def _install(cursor, name: str) -> None:
