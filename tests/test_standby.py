@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 
+import psycopg
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -302,6 +303,20 @@ def test_maintenance_pointed_at_the_standby_refuses_by_name(standby_pair, world,
     assert (
         message
         == f"database {components.STANDBY_DATABASE!r} (alias 'replica') {REFUSAL} on the primary"
+    )
+
+
+def test_the_sql_entry_point_on_the_standby_refuses_by_name(standby_pair, world):
+    """As pg_cron, psql or another language's client would call it there."""
+    with standby_pair.standby.connect(autocommit=True) as standby:
+        before = committed.state_row(standby)
+
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction) as refused:
+            standby.execute("SELECT rollup_task_usage_daily(interval '0 seconds')")
+
+        assert committed.state_row(standby) == before
+    assert refused.value.diag.message_primary == (
+        "this server is a hot standby, which cannot write: run the rollup's tick on the primary"
     )
 
 

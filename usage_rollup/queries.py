@@ -219,7 +219,7 @@ _STALE_SLICES = """
 """
 
 # Why this equals the raw read. Let W be the watermark. By the entry point's contract
-# (rollup_task_usage_daily.v2.sql), W never passes the start of a transaction that may still
+# (rollup_task_usage_daily.v3.sql), W never passes the start of a transaction that may still
 # commit, less the one second each tick re-reads for a transaction not yet visible when W was
 # chosen; so a row stamped below W - 1 second had committed when a window last recomputed its
 # bucket. Since that recompute, a bucket can only have changed through (a) a change queued in

@@ -19,12 +19,12 @@ from django.db import DatabaseError, OperationalError, connections, transaction
 
 from usage_rollup import config, standby
 
-# The advisory lock every writer of task_usage_daily takes (see rollup_task_usage_daily.v2.sql).
+# The advisory lock every writer of task_usage_daily takes (see rollup_task_usage_daily.v3.sql).
 ROLLUP_LOCK_KEY = (1970434924, 1)
 
 SLICE_UNITS = ("month", "week", "day")
 
-# The entry point's own default lag (rollup_task_usage_daily.v2.sql).
+# The entry point's own default lag (rollup_task_usage_daily.v3.sql).
 DEFAULT_LAG = datetime.timedelta(minutes=5)
 
 # The pg_cron job schedule_usage_rollup manages. Every minute: an idle tick costs milliseconds and

@@ -149,7 +149,7 @@ class TaskUsageRollupState(models.Model):
     # transactions are the ones whose updated_at may lie behind the watermark.
     watermark_xmin = models.BigIntegerField(null=True)
     # The last time a tick found the watermark ahead of the database clock, by how much, and how
-    # often that happened; the tick recovers (rollup_task_usage_daily.v2.sql).
+    # often that happened; the tick recovers (rollup_task_usage_daily.v3.sql).
     watermark_ahead_at = models.DateTimeField(null=True)
     watermark_ahead_seconds = models.FloatField(null=True)
     clock_steps_back = models.BigIntegerField(default=0, db_default=0)
