@@ -13,6 +13,7 @@ run while it still holds exactly --rows usage rows.
 import argparse
 import contextlib
 import dataclasses
+import datetime
 import json
 import statistics
 import sys
@@ -23,8 +24,15 @@ from collections.abc import Callable, Iterator
 
 from benchmarks import read_modes
 
-# A steady daily rate at every size: a larger history is a longer one (10M rows: 3,650 days).
+# A steady daily rate up to ten years: a larger history is a longer one (10M rows: 3,650 days).
+# A larger one still is ten years of a platform with many tenants at a higher rate (100M rows:
+# 27,400 a day; 500 workspaces of two runtimes and two agents each, a task's agent in its
+# runtime's workspace): a hundred years would not fit task_usage's CHECK, which starts at 2000.
 ROWS_PER_DAY = 2_740
+LONGEST_DAYS = 3_650
+PLATFORM_TENANTS = {"workspaces": 500, "runtimes": 1_000, "agents": 1_000}
+# Histories larger than this are measured with Repeats.at_scale().
+SCALE_ROWS = 10_000_000
 # The issue whose delete the tick after a delete recomputes: its usage spans this many days.
 ISSUE_DAYS = 30
 ISSUE_TASKS = 100
@@ -63,10 +71,13 @@ class Repeats:
     reads: int = 20
     ticks: int = 9
     refreshes: int = 3
+    floors: int = 2
     requests: int = 100
     clients: int = 4
     inserts_per_client: int = 1_000
     bulk_tasks: int = 10_000
+    # The insert rates are measured against a copy of task_usage, rows and indexes included.
+    insert_rates: bool = True
 
     @classmethod
     def smoke(cls) -> "Repeats":
@@ -74,10 +85,28 @@ class Repeats:
             reads=3, ticks=2, refreshes=1, requests=20, inserts_per_client=50, bulk_tasks=200
         )
 
+    @classmethod
+    def at_scale(cls) -> "Repeats":
+        """Beyond ten million rows: a raw read takes seconds, a refresh or a floor minutes, and
+        a copy of task_usage tens of gigabytes (the insert rates do not depend on the history's
+        length: its 10M figures stand)."""
+        return cls(reads=5, refreshes=1, floors=1, requests=20, insert_rates=False)
 
-def days_for(rows: int) -> int:
-    """The days a history of `rows` usage rows spans at the steady daily rate."""
-    return max(1, round(rows / ROWS_PER_DAY))
+    @classmethod
+    def for_history(cls, rows: int, smoke: bool) -> "Repeats":
+        if smoke:
+            return cls.smoke()
+        return cls.at_scale() if rows > SCALE_ROWS else cls()
+
+
+def shape_for(rows: int):
+    """The synthetic.HistoryShape of a history of `rows` usage rows (see ROWS_PER_DAY)."""
+    from usage_rollup.source import synthetic
+
+    days = max(1, round(rows / ROWS_PER_DAY))
+    if days <= LONGEST_DAYS:
+        return synthetic.HistoryShape(rows=rows, days=days)
+    return synthetic.HistoryShape(rows=rows, days=LONGEST_DAYS, **PLATFORM_TENANTS)
 
 
 def _timed(cursor, sql: str, params=None) -> float:
@@ -239,14 +268,15 @@ def refresh_against_tick(cursor, repeats: Repeats) -> dict[str, float]:
     return {"tick_1pct_day": statistics.median(ticks), "refresh_mv": statistics.median(refreshes)}
 
 
-def backfill_against_floor(cursor) -> dict[str, float]:
-    """The full backfill from an empty rollup, against two floors (the best of two runs each):
+def backfill_against_floor(cursor, repeats: Repeats) -> dict[str, float]:
+    """The full backfill from an empty rollup, against two floors (the best of `repeats.floors`
+    runs each):
     one INSERT ... SELECT ... GROUP BY of the same aggregate into a copy of task_usage_daily with
     its indexes, and one CREATE TABLE AS of it (one pass, no index to fill)."""
     from usage_rollup import rollup
 
     floors, bare_floors = [], []
-    for _ in range(2):
+    for _ in range(repeats.floors):
         cursor.execute("DROP TABLE IF EXISTS bench_floor")
         cursor.execute("CREATE TABLE bench_floor (LIKE task_usage_daily INCLUDING ALL)")
         floors.append(
@@ -469,16 +499,24 @@ def measure(args: argparse.Namespace) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from usage_rollup import queries, rollup
     from usage_rollup.source import synthetic
 
-    repeats = Repeats.smoke() if args.smoke else Repeats()
+    repeats = Repeats.for_history(args.rows, args.smoke)
     if args.fresh:
         call_command("migrate", verbosity=0)
         synthetic.reset_all()  # prepare_history finds no rows and writes the history anew
     say = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    runtime_id = read_modes.prepare_history(args.rows, days_for(args.rows), say)
-    figures: dict = {"rows": args.rows, "days": days_for(args.rows)}
+    shape = shape_for(args.rows)
+    read_modes.prepare_history(shape, say, backfill=False)
+    figures: dict = {"rows": args.rows, "days": shape.days}
     with connection.cursor() as cursor:
+        # The backfill first: on a history just written it is the history's only one (100M rows
+        # are not rolled up twice), and every later figure meets a rollup just built.
+        say(f"  {args.rows:,} rows: backfill...")
+        figures.update(backfill_against_floor(cursor, repeats))
+        rollup.tick(datetime.timedelta(0))
+        runtime_id = queries.busiest_runtime()
         steps = [
             (
                 "ticks",
@@ -493,9 +531,10 @@ def measure(args: argparse.Namespace) -> dict:
             ("bulk", lambda: bulk_changes(cursor, repeats)),
             ("reads", lambda: reads_and_endpoint(runtime_id, database_url, repeats)),
             ("zoned reads", lambda: zoned_reads(runtime_id, repeats)),
-            ("backfill", lambda: backfill_against_floor(cursor)),
         ]
         for name, step in steps:
+            if name == "writes" and not repeats.insert_rates:
+                continue
             say(f"  {args.rows:,} rows: {name}...")
             figures.update(step())
     return figures

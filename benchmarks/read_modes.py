@@ -261,21 +261,40 @@ def setup_django(database_url: str) -> None:
     django.setup()
 
 
-def prepare_history(rows: int, days: int, say=print) -> uuid.UUID:
-    """A rolled-up synthetic history of exactly `rows` usage rows; returns its busiest runtime."""
+# Sessions writing a history's chunks side by side: one per core, at most four.
+WRITERS = min(4, os.cpu_count() or 1)
+
+
+def prepare_history(shape, say=print, backfill: bool = True) -> uuid.UUID | None:
+    """A synthetic history of exactly `shape.rows` usage rows (a synthetic.HistoryShape), rolled
+    up unless `backfill` is false and the rollup is not built yet; returns its busiest runtime
+    (None when the rollup is left empty)."""
     from django.core.management import call_command
 
     from usage_rollup import queries, rollup
     from usage_rollup.source import synthetic
 
     call_command("migrate", verbosity=0)
-    if synthetic.usage_row_count() != rows:
+    if synthetic.usage_row_count() != shape.rows:
         synthetic.reset_all()
-        say(f"Writing {rows:,} usage rows over {days} days...")
+        say(f"Writing {shape.rows:,} usage rows over {shape.days} days...")
         started = time.perf_counter()
-        synthetic.generate_history(synthetic.HistoryShape(rows=rows, days=days))
+
+        def progress(written: int) -> None:
+            say(
+                f"  {written:,} of {shape.rows:,} usage rows ({written / shape.rows:.0%}), "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+
+        try:
+            synthetic.generate_history(shape, progress=progress, writers=WRITERS)
+        except BaseException:
+            synthetic.reset_all()  # what the writers committed before the error
+            raise
         say(f"  written in {time.perf_counter() - started:.1f} s")
     if rollup.state().watermark_at is None:
+        if not backfill:
+            return None
         started = time.perf_counter()
         rollup.backfill()
         say(f"  backfilled in {time.perf_counter() - started:.1f} s")
@@ -346,7 +365,9 @@ def run(args: argparse.Namespace) -> str:
     setup_django(database_url)
     from django.db import connection
 
-    runtime_id = prepare_history(args.rows, args.days)
+    from usage_rollup.source import synthetic
+
+    runtime_id = prepare_history(synthetic.HistoryShape(rows=args.rows, days=args.days))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM task_usage tu JOIN agent_task_queue t ON t.id = tu.task_id "

@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / ".artifacts" / "benchmarks"
 DEFAULT_SIZES = ("100k", "1M")
 TEN_MILLION = "10M"
+HUNDRED_MILLION = "100M"
 SMOKE_SIZES = ("2k", "5k")
 
 Measured = dict[str, float]  # one size's figures, as figures.py prints them
@@ -78,7 +79,7 @@ def _growth(key: str) -> Callable[[Measured, Measured], float]:
 def _at(results: dict[int, Measured], rows: int, key: str, *, of: str | None = None):
     """A figure (or its ratio to another) at `rows`, or None when that size was not run."""
     measured = results.get(rows)
-    if measured is None:
+    if measured is None or key not in measured:
         return None
     return measured[key] / measured[of] if of else measured[key]
 
@@ -102,9 +103,9 @@ def _read_bar(days: int) -> Callable[[dict[int, Measured]], str]:
 
 
 def _flatness(results: dict[int, Measured], key: str) -> float | None:
-    if len(results) < 2:
+    sizes = [size for size in sorted(results) if key in results[size]]
+    if len(sizes) < 2:
         return None
-    sizes = sorted(results)
     return results[sizes[-1]][key] / results[sizes[0]][key]
 
 
@@ -301,7 +302,11 @@ def table(results: dict[int, Measured], method: str) -> str:
     for figure in FIGURES:
         row = []
         for size in sizes:
-            text = _amount(figure.value(results[size]), figure.unit)
+            try:
+                text = _amount(figure.value(results[size]), figure.unit)
+            except KeyError:  # a figure Repeats.at_scale() leaves out
+                row.append("not measured")
+                continue
             if figure.ratio:
                 text += f" ({_ratio(figure.ratio(results[size], first))})"
             row.append(text)
@@ -318,18 +323,31 @@ def table(results: dict[int, Measured], method: str) -> str:
     return "\n".join([*lines, "", method])
 
 
-def method_note(repeats: figures.Repeats) -> str:
-    return (
+def method_note(repeats: figures.Repeats, sizes: list[int]) -> str:
+    note = (
         "Method: wall clock of each SQL statement in one session (synchronous_commit at its "
         f"default), median of {repeats.reads} reads, of {repeats.ticks} ticks (fresh changes "
         f"each time), of {repeats.refreshes} refreshes and their ticks, of 3 rounds of "
         f"{repeats.clients} clients x {repeats.inserts_per_client:,} single-row INSERTs "
         f"(alternating tables), of 3 deletes/reassigns of {repeats.bulk_tasks:,} usage rows/tasks "
         "in rolled-back transactions (alternating triggers off and on); one backfill from an "
-        "empty rollup against the best of 2 floors; endpoint: "
+        f"empty rollup against the best of {repeats.floors} floors; endpoint: "
         f"{repeats.requests} requests from {repeats.clients} client threads to gunicorn "
-        f"(2 workers). Daily rate {figures.ROWS_PER_DAY:,} rows/day at every size."
+        f"(2 workers). Daily rate {figures.ROWS_PER_DAY:,} rows/day up to "
+        f"{figures.LONGEST_DAYS:,} days."
     )
+    large = [size for size in sizes if size > figures.SCALE_ROWS]
+    if large:
+        at_scale = figures.Repeats.at_scale()
+        shape = figures.shape_for(large[0])
+        note += (
+            f" Beyond {size_label(figures.SCALE_ROWS)} rows: {shape.days:,} days of "
+            f"{shape.workspaces} workspaces, {shape.runtimes:,} runtimes and {shape.agents:,} "
+            f"agents (a task's agent in its runtime's workspace); median of {at_scale.reads} "
+            f"reads, {at_scale.refreshes} refresh, {at_scale.floors} floor each, "
+            f"{at_scale.requests} requests; no insert rates (they need a copy of task_usage)."
+        )
+    return note
 
 
 def plot(results: dict[int, Measured], path: Path) -> None:
@@ -381,6 +399,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="history sizes in usage rows, e.g. 100k,1M (default: 100k,1M; --smoke: 2k,5k)",
     )
     parser.add_argument("--with-10m", action="store_true", help="add a history of 10M rows")
+    parser.add_argument(
+        "--with-100m",
+        action="store_true",
+        help="add a history of 100M rows (about 40 GB and three hours to build and measure)",
+    )
     parser.add_argument("--fresh", action="store_true", help="build every history anew")
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes and few repetitions: shows it runs"
@@ -392,6 +415,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.sizes = [parse_size(size) for size in (SMOKE_SIZES if args.smoke else DEFAULT_SIZES)]
     if args.with_10m:
         args.sizes.append(parse_size(TEN_MILLION))
+    if args.with_100m:
+        args.sizes.append(parse_size(HUNDRED_MILLION))
     args.sizes = sorted(set(args.sizes))
     return args
 
@@ -403,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"History of {rows:,} usage rows...", file=sys.stderr, flush=True)
         results[rows] = measure_size(rows, args)
     repeats = figures.Repeats.smoke() if args.smoke else figures.Repeats()
-    printed = table(results, method_note(repeats))
+    printed = table(results, method_note(repeats, args.sizes))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     (args.out / "table.txt").write_text(printed + "\n")

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
 
     read_modes.setup_django(read_modes.bench_database_url(DB_NAME))
-    runtime_id = read_modes.prepare_history(args.rows, figures.days_for(args.rows), say)
+    runtime_id = read_modes.prepare_history(figures.shape_for(args.rows), say)
     found = measure(runtime_id, args)
     printed = f"{args.rows:,} usage rows, busiest runtime\n" + table(found)
     args.out.mkdir(parents=True, exist_ok=True)

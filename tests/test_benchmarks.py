@@ -1,5 +1,6 @@
 """The benchmarks run: each at a tiny size, as a subprocess, as a person would run it."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ import pytest
 from django.db import connection
 from psycopg import sql
 
-from benchmarks.run import FIGURES
+from benchmarks import figures
+from benchmarks.run import FIGURES, method_note, table
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = "usage_bench_smoke"  # the databases these tests make: SMOKE, and SMOKE_<size>
@@ -67,3 +69,25 @@ def test_the_benchmark_command_runs_small_and_prints_every_figure_with_its_bar(t
     for bar in (">=100x at 1M: not run", "<=3x the floor", ">=0.95x", "<=2x"):
         assert bar in printed
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
+
+    # A size measured at scale (Repeats.at_scale) has no insert rates: its cells and bars say so.
+    results = {
+        int(size): measured
+        for size, measured in json.loads((tmp_path / "results.json").read_text()).items()
+    }
+    largest = max(results)
+    for key in [key for key in results[largest] if key.startswith("insert_")]:
+        del results[largest][key]
+    printed = table(results, method_note(figures.Repeats(), [100_000_000]))
+    inserts = next(line for line in printed.splitlines() if line.startswith("usage inserts, with"))
+    assert "not measured" in inserts and ">=0.95x: not run" in inserts
+    assert "Beyond 10M rows: 3,650 days of 500 workspaces" in printed
+
+
+def test_a_history_of_100m_rows_is_ten_years_of_many_tenants():
+    """A hundred years at the smaller sizes' daily rate would start before task_usage's CHECK
+    allows (2000)."""
+    assert figures.shape_for(1_000_000).days == 365
+    large = figures.shape_for(100_000_000)
+    assert (large.days, large.workspaces, large.runtimes) == (3_650, 500, 1_000)
+    assert figures.Repeats.for_history(100_000_000, smoke=False) == figures.Repeats.at_scale()

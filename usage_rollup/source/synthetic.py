@@ -1,14 +1,18 @@
 """Synthetic usage histories, generated in SQL, for the demo and the benchmarks.
 
 Shaped like production: several workspaces, agents and runtimes, a skewed share of tasks per
-runtime (the first runtime is the busiest), several providers and models, a steady daily rate
-over `days` days ending now, a few late corrections, and some tasks that never got a runtime.
+runtime (the first runtime is the busiest), each task's agent in its runtime's workspace, several
+providers and models, a steady daily rate over `days` days ending now, and some tasks that never
+got a runtime.
 
 Its workspaces are the ones whose slug starts with SLUG_PREFIX: that is how the demo tells its
 own rows from a host's (`foreign_data`).
 """
 
 import dataclasses
+import random
+import threading
+from collections.abc import Callable
 
 from django.db import connections, transaction
 
@@ -37,11 +41,17 @@ class HistoryShape:
         for name in ("rows", "days", "workspaces", "runtimes", "agents"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if self.agents < self.workspaces:
+            raise ValueError(
+                f"every workspace needs an agent: {self.agents} agents for "
+                f"{self.workspaces} workspaces"
+            )
         if not -1 <= self.seed <= 1:
             raise ValueError(f"seed must be between -1 and 1, not {self.seed}")
 
 
-_GENERATE = """
+# The parents: workspaces, their runtimes and agents, and the issues.
+_GENERATE_PARENTS = """
 SELECT setseed(%(seed)s);
 
 INSERT INTO workspace (name, slug)
@@ -52,31 +62,23 @@ SELECT row_number() OVER (ORDER BY slug) AS n, id FROM workspace
  WHERE starts_with(slug, %(slug_prefix)s);
 
 INSERT INTO agent_runtime (workspace_id, name, provider)
-SELECT w.id, format('runtime-%%s', lpad(r::text, 3, '0')), 'cloud'
+SELECT w.id, format('runtime-%%s', lpad(r::text, 4, '0')), 'cloud'
   FROM generate_series(1, %(runtimes)s) r
   JOIN synthetic_workspace w ON w.n = 1 + (r - 1) %% %(workspaces)s;
 
 INSERT INTO agent (workspace_id, name)
-SELECT w.id, format('agent-%%s', lpad(a::text, 3, '0'))
+SELECT w.id, format('agent-%%s', lpad(a::text, 4, '0'))
   FROM generate_series(1, %(agents)s) a
   JOIN synthetic_workspace w ON w.n = 1 + (a - 1) %% %(workspaces)s;
 
--- Tasks: two usage rows each. The runtime is skewed (random()^3 favours the first runtime);
--- one task in twenty has none. Time is uniform over the history: a steady daily rate.
-CREATE TEMPORARY TABLE synthetic_task ON COMMIT DROP AS
-SELECT g AS n,
-       1 + floor(random() * %(agents)s)::int AS agent_n,
-       CASE WHEN random() < 0.05 THEN NULL
-            ELSE 1 + floor(%(runtimes)s * power(random(), 3))::int END AS runtime_n,
-       now() - random() * %(days)s * interval '1 day' AS at,
-       floor(random() * %(models)s)::int AS first_model
-  FROM generate_series(1, (%(rows)s + 1) / 2) g;
-
 INSERT INTO issue (workspace_id, title)
 SELECT a.workspace_id, 'Synthetic issue ' || g
-  FROM generate_series(1, greatest(1, (%(rows)s + 39) / 40)) g
-  JOIN agent a ON a.name = format('agent-%%s', lpad((1 + g %% %(agents)s)::text, 3, '0'));
+  FROM generate_series(1, %(issues)s) g
+  JOIN agent a ON a.name = format('agent-%%s', lpad((1 + g %% %(agents)s)::text, 4, '0'));
+"""
 
+# What a writer of chunks joins to, in its own session and transaction.
+_PREPARE_WRITER = """
 -- Numbered parents to join tasks to (joins, not arrays: an array of thousands of issue ids
 -- would be unpacked again for every task).
 CREATE TEMPORARY TABLE synthetic_parent ON COMMIT DROP AS
@@ -91,52 +93,80 @@ SELECT 'issue', row_number() OVER (ORDER BY title), id FROM issue
 CREATE INDEX ON synthetic_parent (kind, n);
 ANALYZE synthetic_parent;
 
--- Time-ordered ids (UUIDv7's layout: milliseconds first, then random bits), as many live
--- systems use: each index insert lands at the right edge instead of a random page, which makes
--- a million rows a matter of seconds. OR REPLACE: the session's temporary schema keeps it, and a
--- second history in the same session (the demo's --reset after a run) defines it again.
+-- Time-ordered ids (UUIDv7's layout: milliseconds first, then the version, random bits, the
+-- variant and more random bits), as many live systems use: each index insert lands at the right
+-- edge instead of a random page, which makes a million rows a matter of seconds. The bits come
+-- from random(), so a seed gives the same ids (gen_random_uuid() reads /dev/urandom anew for
+-- every id on a server built without OpenSSL, as the embedded one is: a fifth of the time of
+-- writing a history). OR REPLACE: the session's temporary schema keeps it, and a second history
+-- in the same session (the demo's --reset after a run) defines it again.
 CREATE OR REPLACE FUNCTION pg_temp.synthetic_uuid(p_at timestamptz) RETURNS uuid
 LANGUAGE sql AS $f$
-    SELECT encode(overlay(uuid_send(gen_random_uuid())
-                          PLACING substring(int8send((extract(epoch FROM p_at) * 1000)::bigint)
-                                            FROM 3)
-                          FROM 1 FOR 6), 'hex')::uuid
+    SELECT (lpad(to_hex((extract(epoch FROM p_at) * 1000)::bigint), 12, '0')
+            || '7' || lpad(to_hex(floor(random() * 4096)::int), 3, '0')
+            || to_hex(8 + floor(random() * 4)::int)
+            || lpad(to_hex(floor(random() * 281474976710656)::bigint), 12, '0')
+            || lpad(to_hex(floor(random() * 4096)::int), 3, '0'))::uuid
 $f$;
+"""
 
-CREATE TEMPORARY TABLE synthetic_task_id ON COMMIT DROP AS
-SELECT t.n, pg_temp.synthetic_uuid(t.at) AS id FROM synthetic_task t;
+# Tasks first to last: two usage rows each. Task n's time is drawn within the n-th of `tasks`
+# equal parts of the history, so the tasks are in time order and the history can be written
+# in chunks of consecutive tasks, each appended in time order as a live table is (a day's rows
+# sit in few pages, as in production), with a steady daily rate. The runtime is skewed
+# (random()^3 favours the first runtime); one task in twenty has none. A task's agent is one of
+# its runtime's workspace (any agent when it has no runtime), as a platform's are.
+_GENERATE_CHUNK = """
+SELECT setseed(%(chunk_seed)s);
+
+CREATE TEMPORARY TABLE synthetic_task AS
+SELECT g AS n, runtime_n,
+       CASE WHEN runtime_n IS NULL THEN 1 + floor(random() * %(agents)s)::int
+            ELSE workspace_n
+                 + %(workspaces)s
+                   * floor(random() * ((%(agents)s - workspace_n) / %(workspaces)s + 1))::int
+       END AS agent_n,
+       at, pg_temp.synthetic_uuid(at) AS id,
+       floor(random() * %(models)s)::int AS first_model
+  FROM generate_series(%(first_task)s, %(last_task)s) g
+ CROSS JOIN LATERAL (
+       SELECT CASE WHEN random() < 0.05 THEN NULL
+                   ELSE 1 + floor(%(runtimes)s * power(random(), 3))::int END AS runtime_n,
+              now() - %(days)s * interval '1 day' * (1 - (g - random()) / %(tasks)s) AS at
+       OFFSET 0) AS drawn
+ CROSS JOIN LATERAL (SELECT 1 + (runtime_n - 1) %% %(workspaces)s AS workspace_n) AS runtime;
 
 INSERT INTO agent_task_queue (id, agent_id, issue_id, runtime_id, status, created_at)
-SELECT ti.id, a.id, i.id, r.id, 'done', t.at
+SELECT t.id, a.id, i.id, r.id, 'done', t.at
   FROM synthetic_task t
-  JOIN synthetic_task_id ti USING (n)
   JOIN synthetic_parent a ON a.kind = 'agent' AND a.n = t.agent_n
-  JOIN synthetic_parent i
-    ON i.kind = 'issue'
-   AND i.n = 1 + t.n %% (SELECT count(*) FROM synthetic_parent WHERE kind = 'issue')
+  JOIN synthetic_parent i ON i.kind = 'issue' AND i.n = 1 + t.n %% %(issues)s
   LEFT JOIN synthetic_parent r ON r.kind = 'runtime' AND r.n = t.runtime_n
- ORDER BY ti.id;
+ ORDER BY t.id;
 
--- Usage, written back then: updated_at = created_at, except 3%% corrected up to two days later.
+-- Usage. updated_at is now(), as the rollup's insert trigger would stamp it anyway (a row is
+-- pending from the moment it is written, whatever its creation time says); stamped here, the
+-- trigger's WHEN leaves it uncalled.
 INSERT INTO task_usage (id, task_id, provider, model, input_tokens, output_tokens,
                         cache_read_tokens, cache_write_tokens, created_at, updated_at)
-SELECT pg_temp.synthetic_uuid(u.at), ti.id, m.provider, m.model,
+SELECT pg_temp.synthetic_uuid(u.at), t.id, m.provider, m.model,
        (1000 + random() * 40000)::bigint, (100 + random() * 4000)::bigint,
        (random() * 60000)::bigint, (random() * 8000)::bigint,
-       u.at,
-       CASE WHEN random() < 0.03 THEN least(now(), u.at + random() * interval '2 days')
-            ELSE u.at END
+       u.at, now()
   FROM synthetic_task t
-  JOIN synthetic_task_id ti USING (n)
  CROSS JOIN LATERAL (VALUES (0), (1)) AS k(i)
  CROSS JOIN LATERAL (SELECT t.at + random() * interval '10 minutes' AS at) AS u
   JOIN unnest(%(providers)s::text[], %(model_names)s::text[])
        WITH ORDINALITY AS m(provider, model, i)
     ON m.i = 1 + (t.first_model + k.i) %% %(models)s
  WHERE t.n * 2 - 1 + k.i <= %(rows)s
- -- Appended in time order, as a live table is: a day's rows sit in few pages, as in production.
  ORDER BY u.at;
+
+DROP TABLE synthetic_task;
 """
+
+# Tasks per chunk: a million usage rows, a few seconds of work and a sort that fits in memory.
+CHUNK_TASKS = 500_000
 
 _RESET = """
 TRUNCATE workspace, agent_runtime, agent, issue, agent_task_queue, task_usage,
@@ -189,15 +219,93 @@ def reset_all(using: str = "default") -> None:
         cursor.execute(_RESET)
 
 
-def generate_history(shape: HistoryShape, using: str = "default") -> None:
-    """Write a synthetic history of `shape.rows` usage rows, in one transaction."""
+def generate_history(
+    shape: HistoryShape,
+    using: str = "default",
+    progress: Callable[[int], None] | None = None,
+    writers: int = 1,
+) -> None:
+    """Write a synthetic history of `shape.rows` usage rows, in one transaction; `progress` is
+    told the usage rows written so far after each chunk of CHUNK_TASKS tasks.
+
+    With several `writers`, the parents are committed first and each writer writes every
+    writers-th chunk in a session and transaction of its own (a history of 100M rows in about
+    half the time on two cores): an error can leave part of the history behind, for the caller
+    to empty. Each chunk draws from its own seed, so the history is the same either way."""
+    tasks = (shape.rows + 1) // 2
     params = {
         **dataclasses.asdict(shape),
         "slug_prefix": SLUG_PREFIX,
         "models": len(MODELS),
         "providers": [provider for provider, _ in MODELS],
         "model_names": [model for _, model in MODELS],
+        "tasks": tasks,
+        "issues": max(1, (shape.rows + 39) // 40),
     }
-    with transaction.atomic(using=using), connections[using].cursor() as cursor:
-        cursor.execute(_GENERATE, params)
+    chunks = [
+        (first, min(tasks, first + CHUNK_TASKS - 1)) for first in range(1, tasks + 1, CHUNK_TASKS)
+    ]
+    written = _Written(shape.rows, progress)
+
+    def write(own_chunks: list[tuple[int, int]]) -> None:
+        with connections[using].cursor() as cursor:
+            cursor.execute(_PREPARE_WRITER)
+            for first_task, last_task in own_chunks:
+                cursor.execute(
+                    _GENERATE_CHUNK,
+                    {
+                        **params,
+                        "first_task": first_task,
+                        "last_task": last_task,
+                        "chunk_seed": random.Random(f"{shape.seed}:{first_task}").uniform(-1, 1),
+                    },
+                )
+                written.add(2 * (last_task - first_task + 1))
+
+    if writers == 1:
+        with transaction.atomic(using=using):
+            with connections[using].cursor() as cursor:
+                cursor.execute(_GENERATE_PARENTS, params)
+            write(chunks)
+    else:
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            cursor.execute(_GENERATE_PARENTS, params)
+        _in_threads(using, [chunks[n::writers] for n in range(writers)], write)
+    with connections[using].cursor() as cursor:
         cursor.execute("ANALYZE task_usage; ANALYZE agent_task_queue; ANALYZE agent")
+
+
+class _Written:
+    """The usage rows written so far, told to `progress` (from any writer's thread)."""
+
+    def __init__(self, rows: int, progress: Callable[[int], None] | None) -> None:
+        self.rows, self.progress, self.count, self.lock = rows, progress, 0, threading.Lock()
+
+    def add(self, rows: int) -> None:
+        with self.lock:
+            self.count = min(self.rows, self.count + rows)
+            if self.progress:
+                self.progress(self.count)
+
+
+def _in_threads(using: str, shares: list, write: Callable) -> None:
+    """write(share) for each share, each in a thread with its own connection and transaction;
+    the first error is raised once every thread has ended."""
+    errors: list[BaseException] = []
+
+    def run(share) -> None:
+        try:
+            with transaction.atomic(using=using):
+                write(share)
+        except BaseException as error:  # raised by the caller, not lost in the thread
+            errors.append(error)
+        finally:
+            connections[using].close()
+
+    threads = [threading.Thread(target=run, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
