@@ -506,7 +506,7 @@ def measure(args: argparse.Namespace) -> dict:
     if args.fresh:
         call_command("migrate", verbosity=0)
         synthetic.reset_all()  # prepare_history finds no rows and writes the history anew
-    say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    say = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     shape = shape_for(args.rows)
     read_modes.prepare_history(shape, say, backfill=False)
     figures: dict = {"rows": args.rows, "days": shape.days}
@@ -514,7 +514,9 @@ def measure(args: argparse.Namespace) -> dict:
         # The backfill first: on a history just written it is the history's only one (100M rows
         # are not rolled up twice), and every later figure meets a rollup just built.
         say(f"  {args.rows:,} rows: backfill...")
-        figures.update(backfill_against_floor(cursor, repeats))
+        measured = backfill_against_floor(cursor, repeats)
+        say(f"  {args.rows:,} rows: backfill: {json.dumps(measured)}")
+        figures.update(measured)
         rollup.tick(datetime.timedelta(0))
         runtime_id = queries.busiest_runtime()
         steps = [
@@ -526,17 +528,20 @@ def measure(args: argparse.Namespace) -> dict:
                     "tick_issue_delete": tick_after_issue_delete(cursor, repeats),
                 },
             ),
-            ("refresh", lambda: refresh_against_tick(cursor, repeats)),
             ("writes", lambda: insert_throughput(cursor, database_url, repeats)),
             ("bulk", lambda: bulk_changes(cursor, repeats)),
             ("reads", lambda: reads_and_endpoint(runtime_id, database_url, repeats)),
             ("zoned reads", lambda: zoned_reads(runtime_id, repeats)),
+            # Last: at 100M it takes longest, and each step's figures are already printed.
+            ("refresh", lambda: refresh_against_tick(cursor, repeats)),
         ]
         for name, step in steps:
             if name == "writes" and not repeats.insert_rates:
                 continue
             say(f"  {args.rows:,} rows: {name}...")
-            figures.update(step())
+            measured = step()
+            say(f"  {args.rows:,} rows: {name}: {json.dumps(measured)}")
+            figures.update(measured)
     return figures
 
 
