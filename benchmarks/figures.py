@@ -292,8 +292,10 @@ def backfill_against_floor(cursor, repeats: Repeats) -> dict[str, float]:
     cursor.execute("TRUNCATE task_usage_daily, task_usage_daily_dirty, task_usage_daily_quarters")
     started = time.perf_counter()
     rollup.backfill()
+    backfill = time.perf_counter() - started
+    rollup.tick(datetime.timedelta(0))  # what the backfill's stamp left behind
     return {
-        "backfill": time.perf_counter() - started,
+        "backfill": backfill,
         "backfill_floor": min(floors),
         "backfill_floor_bare": min(bare_floors),
     }
@@ -499,7 +501,7 @@ def measure(args: argparse.Namespace) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
-    from usage_rollup import queries, rollup
+    from usage_rollup import queries
     from usage_rollup.source import synthetic
 
     repeats = Repeats.for_history(args.rows, args.smoke)
@@ -510,16 +512,12 @@ def measure(args: argparse.Namespace) -> dict:
     shape = shape_for(args.rows)
     read_modes.prepare_history(shape, say, backfill=False)
     figures: dict = {"rows": args.rows, "days": shape.days}
+    runtime_id = queries.busiest_runtime()
     with connection.cursor() as cursor:
-        # The backfill first: on a history just written it is the history's only one (100M rows
-        # are not rolled up twice), and every later figure meets a rollup just built.
-        say(f"  {args.rows:,} rows: backfill...")
-        measured = backfill_against_floor(cursor, repeats)
-        say(f"  {args.rows:,} rows: backfill: {json.dumps(measured)}")
-        figures.update(measured)
-        rollup.tick(datetime.timedelta(0))
-        runtime_id = queries.busiest_runtime()
         steps = [
+            # The backfill first: on a history just written it is the history's only one (100M
+            # rows are not rolled up twice), and every later figure meets a rollup just built.
+            ("backfill", lambda: backfill_against_floor(cursor, repeats)),
             (
                 "ticks",
                 lambda: {
