@@ -165,7 +165,7 @@ SELECT pg_temp.synthetic_uuid(u.at), t.id, m.provider, m.model,
 DROP TABLE synthetic_task;
 """
 
-# Tasks per chunk: a million usage rows, a few seconds of work and a sort that fits in memory.
+# Tasks per chunk: a million usage rows, half a minute of work, a sort that fits in memory.
 CHUNK_TASKS = 500_000
 
 _RESET = """
