@@ -513,6 +513,7 @@ def measure(args: argparse.Namespace) -> dict:
     read_modes.prepare_history(shape, say, backfill=False)
     figures: dict = {"rows": args.rows, "days": shape.days}
     runtime_id = queries.busiest_runtime()
+    record = StepRecord(args.db_name, args.rows, resume=args.resume and not args.fresh)
     with connection.cursor() as cursor:
         steps = [
             # The backfill first: on a history just written it is the history's only one (100M
@@ -536,11 +537,38 @@ def measure(args: argparse.Namespace) -> dict:
         for name, step in steps:
             if name == "writes" and not repeats.insert_rates:
                 continue
-            say(f"  {args.rows:,} rows: {name}...")
-            measured = step()
-            say(f"  {args.rows:,} rows: {name}: {json.dumps(measured)}")
+            measured = record.steps.get(name)
+            if measured is None:
+                say(f"  {args.rows:,} rows: {name}...")
+                measured = step()
+                record.add(name, measured)
+                say(f"  {args.rows:,} rows: {name}: {json.dumps(measured)}")
+            else:
+                say(f"  {args.rows:,} rows: {name}: measured by an earlier run, kept")
             figures.update(measured)
     return figures
+
+
+class StepRecord:
+    """Each step's figures as it ends, in a file per database, so that a run that stops (a 100M
+    run takes hours) can be resumed: --resume keeps the steps the file holds for a history of the
+    same size, and runs the others. Every step takes back what it changes, so steps measured in
+    different runs meet the same history."""
+
+    def __init__(self, db_name: str, rows: int, resume: bool) -> None:
+        self.path = read_modes.REPO / ".artifacts" / "benchmarks" / f"steps_{db_name}.json"
+        self.rows = rows
+        kept = json.loads(self.path.read_text()) if resume and self.path.exists() else {}
+        self.steps: dict[str, dict] = kept.get("steps", {}) if kept.get("rows") == rows else {}
+        self._write()
+
+    def add(self, name: str, measured: dict) -> None:
+        self.steps[name] = measured
+        self._write()
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"rows": self.rows, "steps": self.steps}, indent=1))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -549,6 +577,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db-name", required=True, help="the size's own database")
     parser.add_argument("--fresh", action="store_true", help="generate the history anew")
     parser.add_argument("--smoke", action="store_true", help="few repetitions, small operations")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the steps an unfinished run measured"
+    )
     return parser.parse_args(argv)
 
 

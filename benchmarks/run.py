@@ -382,7 +382,7 @@ def measure_size(rows: int, args: argparse.Namespace) -> Measured:
     """Run benchmarks/figures.py on a history of `rows` rows in its own process."""
     command = [sys.executable, "-m", "benchmarks.figures", "--rows", str(rows)]
     command += ["--db-name", f"{args.db_prefix}_{size_label(rows).lower()}"]
-    command += ["--fresh"] * args.fresh + ["--smoke"] * args.smoke
+    command += ["--fresh"] * args.fresh + ["--smoke"] * args.smoke + ["--resume"] * args.resume
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -405,6 +405,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="add a history of 100M rows (about 40 GB and three hours to build and measure)",
     )
     parser.add_argument("--fresh", action="store_true", help="build every history anew")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep each size's steps that an unfinished run measured (figures.StepRecord)",
+    )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes and few repetitions: shows it runs"
     )

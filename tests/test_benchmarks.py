@@ -91,3 +91,17 @@ def test_a_history_of_100m_rows_is_ten_years_of_many_tenants():
     large = figures.shape_for(100_000_000)
     assert (large.days, large.workspaces, large.runtimes) == (3_650, 500, 1_000)
     assert figures.Repeats.for_history(100_000_000, smoke=False) == figures.Repeats.at_scale()
+
+
+def test_a_resumed_run_keeps_the_steps_an_unfinished_run_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(figures.read_modes, "REPO", tmp_path)
+    unfinished = figures.StepRecord("usage_bench_100m", 100_000_000, resume=False)
+    unfinished.add("backfill", {"backfill": 1800.0})
+
+    assert figures.StepRecord("usage_bench_100m", 100_000_000, resume=True).steps == {
+        "backfill": {"backfill": 1800.0}
+    }
+    # Not for a history of another size, nor without --resume (which starts the record anew).
+    assert figures.StepRecord("usage_bench_100m", 10_000_000, resume=True).steps == {}
+    assert figures.StepRecord("usage_bench_100m", 100_000_000, resume=False).steps == {}
+    assert figures.StepRecord("usage_bench_100m", 100_000_000, resume=True).steps == {}
