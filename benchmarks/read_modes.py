@@ -294,7 +294,7 @@ def prepare_history(shape, say=print, backfill: bool = True) -> uuid.UUID | None
             raise
         say(f"  written in {time.perf_counter() - started:.1f} s")
         # As a live table's pages are, all-visible, and so that autovacuum's first pass over a
-        # table just written (43 GB at 100M rows) does not run beside the figures.
+        # table just written (27 GB at 100M rows) does not run beside the figures.
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("VACUUM (ANALYZE) task_usage, agent_task_queue")

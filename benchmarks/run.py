@@ -402,7 +402,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--with-100m",
         action="store_true",
-        help="add a history of 100M rows (about 40 GB and three hours to build and measure)",
+        help="add a history of 100M rows (~60 GB of disk; about four hours to build and measure)",
     )
     parser.add_argument("--fresh", action="store_true", help="build every history anew")
     parser.add_argument(
