@@ -166,7 +166,7 @@ def measure_endpoint(
     """Send `requests` GETs from `concurrency` threads; every answer must be a 200."""
 
     def get(_: int) -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_SECONDS)
         try:
             conn.request("GET", path, headers={"Cookie": cookie})
             response = conn.getresponse()
@@ -191,9 +191,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# A raw read of 90 days at 100M rows takes ~30 s, gunicorn's default worker timeout, and with more
+# clients than workers a request also waits for the one before it: workers and clients wait this
+# long for an answer.
+REQUEST_TIMEOUT_SECONDS = 600
+SERVER_START_SECONDS = 60
+
+
 @contextlib.contextmanager
 def serve(mode: str, database_url: str, workers: int, cookie: str, probe: str) -> Iterator[int]:
-    """A gunicorn serving the project in read mode `mode`, on loopback; yields its port."""
+    """A gunicorn serving the project in read mode `mode`, on loopback; yields its port once it
+    has answered `probe` with a 200."""
     port = _free_port()
     env = {
         **os.environ,
@@ -211,6 +219,8 @@ def serve(mode: str, database_url: str, workers: int, cookie: str, probe: str) -
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
+            "--timeout",
+            str(REQUEST_TIMEOUT_SECONDS),
             "--log-level",
             "warning",
         ],
@@ -218,20 +228,29 @@ def serve(mode: str, database_url: str, workers: int, cookie: str, probe: str) -
         env=env,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError, RuntimeError):
-                measure_endpoint(port, probe, cookie, 1, 1)
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"gunicorn for {mode} mode did not start (pip install -e '.[bench]')"
-                )
-            time.sleep(0.2)
+        _wait_until_listening(server, port, mode)
+        measure_endpoint(port, probe, cookie, 1, 1)
         yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_until_listening(server: subprocess.Popen, port: int, mode: str) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        if server.poll() is not None:
+            raise RuntimeError(
+                f"gunicorn for {mode} mode exited with status {server.returncode} before it "
+                "listened (is it installed? pip install -e '.[bench]')"
+            )
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"gunicorn for {mode} mode did not listen within {SERVER_START_SECONDS} s"
+            )
+        time.sleep(0.2)
 
 
 def bench_database_url(name: str) -> str:
