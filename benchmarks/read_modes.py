@@ -263,7 +263,15 @@ def bench_database_url(name: str) -> str:
         from project import settings
 
         server_url = settings.embedded_database_url()
-    with psycopg.connect(server_url, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(server_url, autocommit=True)
+    except psycopg.OperationalError as error:
+        raise SystemExit(
+            f"the benchmark cannot reach its server: {error}\n"
+            "DATABASE_URL names a PostgreSQL server the benchmark may create databases on; "
+            "unset, the embedded one is used"
+        ) from error
+    with conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))

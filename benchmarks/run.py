@@ -387,7 +387,12 @@ def measure_size(rows: int, args: argparse.Namespace) -> Measured:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
-    done = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    done = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(
+            f"measuring {rows:,} rows failed (exit status {done.returncode}; its error is above); "
+            "the steps it finished are recorded, and --resume goes on after them"
+        )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -1,6 +1,7 @@
 """The benchmarks run: each at a tiny size, as a subprocess, as a person would run it."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from psycopg import sql
 
 from benchmarks import figures
 from benchmarks.run import FIGURES, method_note, table
+from tests import components
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = "usage_bench_smoke"  # the databases these tests make: SMOKE, and SMOKE_<size>
@@ -82,6 +84,25 @@ def test_the_benchmark_command_runs_small_and_prints_every_figure_with_its_bar(t
     inserts = next(line for line in printed.splitlines() if line.startswith("usage inserts, with"))
     assert "not measured" in inserts and ">=0.95x: not run" in inserts
     assert "Beyond 10M rows: 3,650 days of 500 workspaces" in printed
+
+
+def test_a_server_the_benchmark_cannot_reach_is_one_clear_error_and_no_traceback():
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--sizes", "2k"]
+    unreachable = f"postgres://nobody:secret@127.0.0.1:{components.free_port()}/nothing"
+
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": unreachable},
+    )
+
+    assert result.returncode == 1
+    assert "the benchmark cannot reach its server" in result.stderr
+    assert "measuring 2,000 rows failed (exit status 1" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_history_of_100m_rows_is_ten_years_of_many_tenants():
