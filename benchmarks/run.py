@@ -345,7 +345,8 @@ def method_note(repeats: figures.Repeats, sizes: list[int]) -> str:
             f"{shape.workspaces} workspaces, {shape.runtimes:,} runtimes and {shape.agents:,} "
             f"agents (a task's agent in its runtime's workspace); median of {at_scale.reads} "
             f"reads, {at_scale.refreshes} refresh, {at_scale.floors} floor each, "
-            f"{at_scale.requests} requests; no insert rates (they need a copy of task_usage)."
+            f"{at_scale.requests} requests; no insert rates (they need a copy of task_usage); "
+            f"the materialized view built and refreshed with work_mem {at_scale.refresh_work_mem}."
         )
     return note
 
