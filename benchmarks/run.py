@@ -283,7 +283,8 @@ FIGURES = (
 
 def _amount(value: float, unit: str) -> str:
     if unit == "/s":
-        return f"{value:,.0f}/s" if value >= 100 else f"{value:.1f}/s"
+        # Three significant digits below 100: a raw endpoint at 100M answers 0.04 requests/s.
+        return f"{value:,.0f}/s" if value >= 100 else f"{value:#.3g}/s"
     if value >= 1:
         return f"{value:.2f} s"
     return f"{value * 1000:.1f} ms" if value >= 0.01 else f"{value * 1000:.2f} ms"

@@ -80,9 +80,14 @@ def test_the_benchmark_command_runs_small_and_prints_every_figure_with_its_bar(t
     largest = max(results)
     for key in [key for key in results[largest] if key.startswith("insert_")]:
         del results[largest][key]
+    results[largest]["endpoint_raw"] = 0.0401  # requests/s of a raw 90-day read at 100M
     printed = table(results, method_note(figures.Repeats(), [100_000_000]))
     inserts = next(line for line in printed.splitlines() if line.startswith("usage inserts, with"))
     assert "not measured" in inserts and ">=0.95x: not run" in inserts
+    raw_endpoint = next(
+        line for line in printed.splitlines() if line.startswith("endpoint req/s, raw ")
+    )
+    assert "0.0401/s" in raw_endpoint
     assert "Beyond 10M rows: 3,650 days of 500 workspaces" in printed
 
 
