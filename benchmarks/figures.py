@@ -92,9 +92,9 @@ class Repeats:
         """Beyond ten million rows: a raw read takes seconds, a refresh or a floor minutes, and
         a copy of task_usage tens of gigabytes (the insert rates do not depend on the history's
         length: its 10M figures stand). The materialized view gets 1GB of work_mem: at the
-        default 4MB, building its aggregate of 100M rows spills ~21 GB of temporary files (its
-        hash join's batches and its sort), more than a disk holding the history and the rollup
-        has left here; with more memory it is also faster, so its ratio to the tick is smaller."""
+        default 4MB, building its aggregate of 100M rows spilled more temporary files (its hash
+        join's batches and its sort) than the 19 GB a disk holding the history and the rollup
+        had left here; with more memory it is also faster, so its ratio to the tick is smaller."""
         return cls(
             reads=5,
             refreshes=1,
